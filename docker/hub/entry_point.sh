@@ -1,0 +1,18 @@
+#!/bin/sh
+# Renders the hub config from the SE_* environment (docker-selenium's contract) and starts the hub.
+# The registration secret goes into a file readable only by seluser, never onto the command line.
+set -eu
+umask 077
+config=/tmp/selenium-hub.toml
+sed -e "s|@SE_EVENT_BUS_PUBLISH_PORT@|${SE_EVENT_BUS_PUBLISH_PORT}|" \
+    -e "s|@SE_EVENT_BUS_SUBSCRIBE_PORT@|${SE_EVENT_BUS_SUBSCRIBE_PORT}|" \
+    -e "s|@SE_HUB_PORT@|${SE_HUB_PORT}|" \
+    -e "s|@SE_SESSION_REQUEST_TIMEOUT@|${SE_SESSION_REQUEST_TIMEOUT}|" \
+    /opt/selenium/hub.toml.tmpl > "$config"
+if [ -n "${SE_REGISTRATION_SECRET:-}" ]; then
+  # The template ends with the [server] table, so this line lands in it.
+  printf 'registration-secret = "%s"\n' "$SE_REGISTRATION_SECRET" >> "$config"
+fi
+unset SE_REGISTRATION_SECRET
+# shellcheck disable=SC2086
+exec java ${SE_JAVA_OPTS} -jar /opt/selenium/selenium-server.jar hub --config "$config"

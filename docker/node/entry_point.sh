@@ -1,0 +1,40 @@
+#!/bin/sh
+# Renders the node config from the SE_* environment (docker-selenium's contract) and starts a node
+# that serves exactly one browser with the driver shipped in this image: no driver detection and no
+# Selenium Manager, which would try to download drivers.
+set -eu
+umask 077
+: "${SE_EVENT_BUS_HOST:?SE_EVENT_BUS_HOST must name the hub}"
+case "$SE_BROWSER" in
+  chrome)
+    grid_name=chrome; binary=/usr/bin/chromium; driver=/usr/bin/chromedriver; vendor='goog:chromeOptions'
+    version=$("$binary" --version 2>/dev/null | sed -n 's/^Chromium \([0-9.]*\).*/\1/p') ;;
+  firefox)
+    grid_name=firefox; binary=/usr/bin/firefox-esr; driver=/opt/bin/geckodriver; vendor='moz:firefoxOptions'
+    version=$("$binary" --version 2>/dev/null | sed -n 's/^Mozilla Firefox \([0-9.a-z]*\).*/\1/p') ;;
+  *) echo "entry_point: unknown SE_BROWSER '$SE_BROWSER'" >&2; exit 64 ;;
+esac
+config=/tmp/selenium-node.toml
+sed -e "s|@SE_EVENT_BUS_HOST@|${SE_EVENT_BUS_HOST}|g" \
+    -e "s|@SE_EVENT_BUS_PUBLISH_PORT@|${SE_EVENT_BUS_PUBLISH_PORT}|" \
+    -e "s|@SE_EVENT_BUS_SUBSCRIBE_PORT@|${SE_EVENT_BUS_SUBSCRIBE_PORT}|" \
+    -e "s|@SE_NODE_PORT@|${SE_NODE_PORT}|" \
+    -e "s|@SE_NODE_MAX_SESSIONS@|${SE_NODE_MAX_SESSIONS}|g" \
+    -e "s|@SE_NODE_OVERRIDE_MAX_SESSIONS@|${SE_NODE_OVERRIDE_MAX_SESSIONS}|" \
+    -e "s|@SE_NODE_SESSION_TIMEOUT@|${SE_NODE_SESSION_TIMEOUT}|" \
+    -e "s|@SE_NODE_HEARTBEAT_PERIOD@|${SE_NODE_HEARTBEAT_PERIOD}|" \
+    -e "s|@BROWSER@|${SE_BROWSER}|g" \
+    -e "s|@GRID_BROWSER@|${grid_name}|" \
+    -e "s|@BROWSER_VERSION@|${version}|" \
+    -e "s|@VENDOR@|${vendor}|" \
+    -e "s|@BINARY@|${binary}|" \
+    -e "s|@DRIVER@|${driver}|" \
+    /opt/selenium/node.toml.tmpl > "$config"
+if [ -n "${SE_REGISTRATION_SECRET:-}" ]; then
+  # The template ends with the [server] table, so this line lands in it.
+  printf 'registration-secret = "%s"\n' "$SE_REGISTRATION_SECRET" >> "$config"
+fi
+unset SE_REGISTRATION_SECRET
+echo "entry_point: ${SE_BROWSER} ${version} node, ${SE_NODE_MAX_SESSIONS} session(s), hub ${SE_EVENT_BUS_HOST}"
+# shellcheck disable=SC2086
+exec java ${SE_JAVA_OPTS} -jar /opt/selenium/selenium-server.jar node --config "$config"

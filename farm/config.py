@@ -1,0 +1,202 @@
+"""Farm configuration: one dataclass, filled from built-in defaults, then a config file, then flags.
+
+The file is `farm.toml` (top-level keys) or the `[tool.farm]` table of `pyproject.toml` in the
+working directory. Unknown keys and wrong types are rejected with the key named, because a typo
+that silently falls back to a default is the worst kind of config bug in CI.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from farm.errors import ConfigError, UsageError
+
+GRID_VERSION = "4.48.0"
+LOCAL_REPOSITORY = "farm-local"
+SAFE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+# Docker image references: registry/path:tag@digest, no shell metacharacters, no spaces.
+SAFE_IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}$")
+
+
+@dataclass(frozen=True)
+class BrowserSpec:
+    """What the farm knows of one browser: its W3C name and where its node image comes from."""
+
+    name: str
+    grid_name: str
+    official_image: str
+    buildable: bool
+
+    @property
+    def local_image(self) -> str:
+        return f"{LOCAL_REPOSITORY}/node-{self.name}:{GRID_VERSION}"
+
+
+BROWSERS: dict[str, BrowserSpec] = {
+    spec.name: spec
+    for spec in (
+        BrowserSpec("chrome", "chrome", f"selenium/node-chrome:{GRID_VERSION}", buildable=True),
+        BrowserSpec("firefox", "firefox", f"selenium/node-firefox:{GRID_VERSION}", buildable=True),
+        BrowserSpec("edge", "MicrosoftEdge", f"selenium/node-edge:{GRID_VERSION}", buildable=False),
+    )
+}
+HUB_OFFICIAL_IMAGE = f"selenium/hub:{GRID_VERSION}"
+HUB_LOCAL_IMAGE = f"{LOCAL_REPOSITORY}/hub:{GRID_VERSION}"
+IMAGE_SETS = ("auto", "official", "local")
+
+
+def parse_browsers(text: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """Parse `chrome,firefox` (case-insensitive, order kept, duplicates dropped)."""
+    items = text.split(",") if isinstance(text, str) else list(text)
+    names: list[str] = []
+    for raw in items:
+        name = raw.strip().lower()
+        if not name:
+            continue
+        if name not in BROWSERS:
+            known = ", ".join(BROWSERS)
+            raise UsageError(f"unknown browser {raw.strip()!r}: choose from {known}")
+        if name not in names:
+            names.append(name)
+    if not names:
+        raise UsageError("no browser selected: pass --browsers chrome,firefox (known: " + ", ".join(BROWSERS) + ")")
+    return tuple(names)
+
+
+def parse_counts(text: str, what: str = "--nodes") -> dict[str, int]:
+    """Parse `chrome=2,firefox=1` into counts; used for --nodes."""
+    counts: dict[str, int] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, value = part.partition("=")
+        if not sep or not value.strip().isdigit():
+            raise UsageError(f"malformed {what} entry {part!r}: expected BROWSER=COUNT, e.g. chrome=2,firefox=1")
+        (browser,) = parse_browsers(name)
+        counts[browser] = int(value)
+    return counts
+
+
+def parse_images(text: str) -> dict[str, str]:
+    """Parse `edge=registry/node-edge:4.48.0,hub=...` image overrides; refuses shell metacharacters."""
+    images: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, ref = part.partition("=")
+        key = key.strip().lower()
+        if not sep or (key != "hub" and key not in BROWSERS):
+            raise UsageError(f"malformed --image entry {part!r}: expected hub=IMAGE or BROWSER=IMAGE")
+        images[key] = check_image_ref(ref.strip(), f"--image {key}")
+    return images
+
+
+def check_image_ref(ref: str, where: str) -> str:
+    if not SAFE_IMAGE.match(ref):
+        raise UsageError(f"{where}: {ref!r} is not a valid image reference (letters, digits and ._/:@- only)")
+    return ref
+
+
+@dataclass
+class FarmConfig:
+    """Everything `farm up/down/status/test` needs to know; flags override file values."""
+
+    name: str = "farm"
+    browsers: tuple[str, ...] = ("chrome", "firefox")
+    nodes: dict[str, int] = field(default_factory=dict)
+    max_sessions: int = 2
+    hub_host: str = "127.0.0.1"
+    hub_port: int = 4444
+    image_set: str = "auto"
+    images: dict[str, str] = field(default_factory=dict)
+    session_timeout: int = 300
+    startup_timeout: float = 180.0
+    offline: bool = False
+    docker_host: str | None = None
+    reports_dir: str = "reports"
+
+    def node_count(self, browser: str) -> int:
+        return self.nodes.get(browser, 1)
+
+    @property
+    def grid_url(self) -> str:
+        host = "127.0.0.1" if self.hub_host in ("0.0.0.0", "") else self.hub_host
+        return f"http://{host}:{self.hub_port}"
+
+    def validate(self) -> FarmConfig:
+        if not SAFE_NAME.match(self.name):
+            raise ConfigError(f"name: {self.name!r} must be lowercase letters, digits, '.', '_' or '-'")
+        self.browsers = parse_browsers(self.browsers)
+        for browser, count in self.nodes.items():
+            parse_browsers(browser)
+            if not isinstance(count, int) or isinstance(count, bool) or count < 0 or count > 32:
+                raise ConfigError(f"nodes.{browser}: {count!r} must be a whole number from 0 to 32")
+        if not 1 <= self.max_sessions <= 16:
+            raise ConfigError(f"max_sessions: {self.max_sessions} must be from 1 to 16")
+        if not 1 <= self.hub_port <= 65535:
+            raise ConfigError(f"hub_port: {self.hub_port} is not a TCP port")
+        if self.image_set not in IMAGE_SETS:
+            raise ConfigError(f"image_set: {self.image_set!r} must be one of {', '.join(IMAGE_SETS)}")
+        for key, ref in self.images.items():
+            if key != "hub" and key not in BROWSERS:
+                raise ConfigError(f"images.{key}: not a browser or 'hub'")
+            check_image_ref(ref, f"images.{key}")
+        return self
+
+
+def _expected_type(f: dataclasses.Field[Any]) -> tuple[type, ...]:
+    return {
+        "str": (str,),
+        "int": (int,),
+        "float": (int, float),
+        "bool": (bool,),
+        "tuple[str, ...]": (list, str),
+        "dict[str, int]": (dict,),
+        "dict[str, str]": (dict,),
+        "str | None": (str,),
+    }[str(f.type)]
+
+
+def _from_table(table: dict[str, Any], source: str) -> dict[str, Any]:
+    fields = {f.name: f for f in dataclasses.fields(FarmConfig)}
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        attr = key.replace("-", "_")
+        if attr not in fields:
+            raise ConfigError(f"{source}: unknown key {key!r} (known: {', '.join(sorted(fields))})")
+        types = _expected_type(fields[attr])
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            raise ConfigError(f"{source}: key {key!r} has the wrong type ({type(value).__name__})")
+        values[attr] = tuple(value) if attr == "browsers" and isinstance(value, list) else value
+    return values
+
+
+def find_config_file(cwd: Path) -> tuple[Path, dict[str, Any]] | None:
+    """The farm.toml or pyproject [tool.farm] table of the working directory, if any."""
+    for path, pick in ((cwd / "farm.toml", lambda d: d), (cwd / "pyproject.toml", lambda d: d.get("tool", {}).get("farm"))):
+        if not path.is_file():
+            continue
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: not valid TOML ({exc}); fix or remove the file") from exc
+        table = pick(data)
+        if table is not None:
+            return path, table
+    return None
+
+
+def load_config(cwd: Path | None = None, **overrides: Any) -> FarmConfig:
+    """Defaults, then the config file, then non-None overrides (the CLI flags)."""
+    values: dict[str, Any] = {}
+    found = find_config_file(cwd or Path.cwd())
+    if found:
+        path, table = found
+        values.update(_from_table(table, str(path.name)))
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        config = FarmConfig(**values)
+    except TypeError as exc:
+        raise ConfigError(f"bad configuration: {exc}") from exc
+    return config.validate()

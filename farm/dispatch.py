@@ -1,0 +1,153 @@
+"""An xdist scheduler that dispatches matrix cells longest-expected-first under per-browser slot limits.
+
+It meets xdist's `Scheduling` protocol (xdist/scheduler/protocol.py) and is returned from the
+`pytest_xdist_make_scheduler` hook. Two things differ from xdist's LoadScheduling:
+
+* Order: pending cells are kept sorted by expected duration (xdist hands them out in collection
+  order), and a cell is only started while its browser has a free slot on the Grid.
+* No lookahead: an xdist worker only starts item i once it has been sent item i+1 (it needs
+  `nextitem` for fixture teardown). Sending a second real cell would commit it to that worker
+  before anyone knows which slot frees first. Instead every cell is sent followed by an idle
+  sentinel item that the farm plugin turns into a no-op; the worker runs the cell at once and then
+  parks on the sentinel until the next decision, made when a slot actually frees.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from farm.schedule import Plan
+
+IDLE_NAME = "farm-idle-slot"
+
+
+def is_idle_nodeid(nodeid: str) -> bool:
+    return nodeid.endswith("::" + IDLE_NAME)
+
+
+class LongestFirstScheduling:
+    """xdist Scheduling: one running cell per worker, workers = total slots, longest first."""
+
+    def __init__(self, numnodes: int, plan: Plan, log: Any = None) -> None:
+        self.numnodes = numnodes
+        self.plan = plan
+        self.log = log
+        self.node2collection: dict[Any, list[str]] = {}
+        self.node2pending: dict[Any, list[int]] = {}
+        self.running: dict[Any, int | None] = {}
+        self.finished_nodes: set[Any] = set()
+        self.collection: list[str] | None = None
+        self.idle_index = -1
+        self.pending: list[int] = []
+        self.busy: Counter[str] = Counter()
+        self.collection_error: str | None = None
+
+    # protocol properties ----------------------------------------------------------------------
+    @property
+    def nodes(self) -> list[Any]:
+        return list(self.node2pending)
+
+    @property
+    def collection_is_completed(self) -> bool:
+        return len(self.node2collection) >= self.numnodes
+
+    @property
+    def tests_finished(self) -> bool:
+        if not self.collection_is_completed or self.collection is None:
+            return False
+        return not self.pending and all(index is None for index in self.running.values())
+
+    @property
+    def has_pending(self) -> bool:
+        return bool(self.pending) or any(index is not None for index in self.running.values())
+
+    # nodes -----------------------------------------------------------------------------------
+    def add_node(self, node: Any) -> None:
+        assert node not in self.node2pending
+        self.node2pending[node] = []
+        self.running[node] = None
+
+    def add_node_collection(self, node: Any, collection: Sequence[str]) -> None:
+        assert node in self.node2pending
+        if self.collection is not None and list(collection) != self.collection:
+            raise RuntimeError(f"worker {node} collected a different set of tests; the matrix must be collected identically everywhere")
+        self.node2collection[node] = list(collection)
+
+    def remove_node(self, node: Any) -> str | None:
+        """Forget a finished or crashed worker; returns the cell it crashed in, if any."""
+        self.node2pending.pop(node, None)
+        self.node2collection.pop(node, None)
+        crashed = self.running.pop(node, None)
+        if crashed is None or self.collection is None:
+            return None
+        self.busy[self.browser_of(crashed)] -= 1
+        return self.collection[crashed]
+
+    # tests -----------------------------------------------------------------------------------
+    def browser_of(self, index: int) -> str:
+        assert self.collection is not None
+        return str(self.plan.cells[self.collection[index]]["browser"])
+
+    def expected(self, index: int) -> float:
+        assert self.collection is not None
+        return float(self.plan.cells[self.collection[index]]["expected"])
+
+    def mark_test_complete(self, node: Any, item_index: int, duration: float = 0) -> None:
+        self.node2pending[node].remove(item_index)
+        if item_index == self.idle_index:
+            return
+        self.running[node] = None
+        self.busy[self.browser_of(item_index)] -= 1
+        self.schedule()
+
+    def mark_test_pending(self, item: str) -> None:
+        """Requeue a cell (pytest-rerunfailures does this for a crashed worker's item)."""
+        assert self.collection is not None
+        self._enqueue(self.collection.index(item))
+        self.schedule()
+
+    def remove_pending_tests_from_node(self, node: Any, indices: Sequence[int]) -> None:
+        raise NotImplementedError("the farm scheduler never steals: a worker holds at most one cell")
+
+    def _enqueue(self, index: int) -> None:
+        self.pending.append(index)
+        self.pending.sort(key=lambda i: (-self.expected(i), self.collection[i] if self.collection else ""))
+
+    # dispatch --------------------------------------------------------------------------------
+    def _first_collection(self) -> None:
+        collection = next(iter(self.node2collection.values()))
+        self.collection = collection
+        idle = [i for i, nodeid in enumerate(collection) if is_idle_nodeid(nodeid)]
+        if not idle:
+            raise RuntimeError("the farm plugin's idle item is missing from the collection")
+        self.idle_index = idle[0]
+        for index, nodeid in enumerate(collection):
+            if index != self.idle_index:
+                if nodeid not in self.plan.cells:
+                    raise RuntimeError(f"collected {nodeid} is not in the run's plan")
+                self.pending.append(index)
+        self.pending.sort(key=lambda i: (-self.expected(i), collection[i]))
+
+    def schedule(self) -> None:
+        if not self.collection_is_completed:
+            return
+        if self.collection is None:
+            self._first_collection()
+        for node, index in list(self.running.items()):
+            if index is not None or node in self.finished_nodes:
+                continue
+            chosen = next((i for i in self.pending if self.busy[self.browser_of(i)] < self.plan.slots.get(self.browser_of(i), 0)), None)
+            if chosen is None:
+                break
+            self.pending.remove(chosen)
+            self.running[node] = chosen
+            self.busy[self.browser_of(chosen)] += 1
+            self.node2pending[node].extend([chosen, self.idle_index])
+            node.send_runtest_some([chosen, self.idle_index])
+        if not self.pending:
+            for node, index in self.running.items():
+                if index is None and node not in self.finished_nodes:
+                    self.finished_nodes.add(node)
+                    node.shutdown()

@@ -1,0 +1,232 @@
+"""The Docker engine boundary: docker-py in, farm objects and FarmErrors out.
+
+The engine is a parameter everywhere (an `Engine` built from a base URL), so nodes can later live
+on several engines. Every create call goes through here and carries farm labels.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import docker
+import docker.errors
+from docker.models.containers import Container
+from docker.models.networks import Network
+
+from farm import labels as farm_labels
+from farm.errors import EngineError, ImageError
+
+START_ENGINE_HINT = (
+    "start one with `scripts/setup` (as root it installs and starts dockerd) "
+    "or point DOCKER_HOST / docker_host at a running engine"
+)
+
+
+@dataclass
+class ContainerSpec:
+    """Everything needed to create one farm container; the engine adds nothing but what is here."""
+
+    name: str
+    image: str
+    labels: dict[str, str]
+    network: str
+    environment: dict[str, str] = field(default_factory=dict)
+    aliases: list[str] = field(default_factory=list)
+    ports: dict[str, tuple[str, int]] = field(default_factory=dict)
+    shm_size: str | None = None
+    dns_options: list[str] | None = None
+    extra_hosts: dict[str, str] = field(default_factory=dict)
+
+
+@contextlib.contextmanager
+def translated(action: str) -> Iterator[None]:
+    """Turn docker-py errors into FarmErrors that say what was being done."""
+    try:
+        yield
+    except docker.errors.ImageNotFound as exc:
+        raise ImageError(f"{action}: image not found ({exc.explanation})") from exc
+    except docker.errors.APIError as exc:
+        raise EngineError(f"{action}: {exc.explanation or exc}") from exc
+    except docker.errors.DockerException as exc:
+        raise EngineError(f"{action}: Docker engine unreachable ({exc}); {START_ENGINE_HINT}") from exc
+    except OSError as exc:  # socket-level failures that slip past docker-py
+        raise EngineError(f"{action}: Docker engine unreachable ({exc}); {START_ENGINE_HINT}") from exc
+
+
+class Engine:
+    """One Docker engine the farm talks to."""
+
+    def __init__(self, client: docker.DockerClient) -> None:
+        self.client = client
+
+    @classmethod
+    def connect(cls, base_url: str | None = None, timeout: int = 120) -> Engine:
+        """Connect and ping, so an absent engine fails here with a hint instead of mid-way."""
+        try:
+            if base_url:
+                client = docker.DockerClient(base_url=base_url, timeout=timeout)
+            else:
+                client = docker.from_env(timeout=timeout)
+            client.ping()
+        except (docker.errors.DockerException, OSError) as exc:
+            where = base_url or "the default socket"
+            raise EngineError(f"Docker engine unreachable at {where}; {START_ENGINE_HINT}") from exc
+        return cls(client)
+
+    def close(self) -> None:
+        self.client.close()
+
+    # networks -------------------------------------------------------------------------------
+    def find_network(self, name: str) -> Network | None:
+        with translated(f"looking up network {name}"):
+            found = [n for n in self.client.networks.list(names=[name]) if n.name == name]
+        return found[0] if found else None
+
+    def create_network(self, name: str, labels: dict[str, str]) -> Network:
+        with translated(f"creating network {name}"):
+            return self.client.networks.create(name, driver="bridge", labels=labels, check_duplicate=True)
+
+    def network_gateway(self, network: Network) -> str:
+        with translated(f"inspecting network {network.name}"):
+            network.reload()
+        configs = network.attrs.get("IPAM", {}).get("Config") or []
+        for config in configs:
+            if config.get("Gateway"):
+                return str(config["Gateway"])
+        raise EngineError(f"network {network.name} has no gateway address; remove it with `farm down`")
+
+    def farm_networks(self, selector: list[str]) -> list[Network]:
+        with translated("listing farm networks"):
+            return self.client.networks.list(filters={"label": selector})
+
+    # containers -----------------------------------------------------------------------------
+    def run(self, spec: ContainerSpec) -> Container:
+        """Create and start a container; a container that fails to start is removed, not left."""
+        endpoint = self.client.api.create_endpoint_config(aliases=spec.aliases or None)
+        networking = self.client.api.create_networking_config({spec.network: endpoint})
+        host_config = self.client.api.create_host_config(
+            port_bindings={port: binding for port, binding in spec.ports.items()},
+            shm_size=spec.shm_size,
+            dns_opt=spec.dns_options,
+            extra_hosts=spec.extra_hosts or None,
+            network_mode=spec.network,
+            security_opt=["no-new-privileges"],
+            init=True,
+        )
+        with translated(f"creating container {spec.name}"):
+            created = self.client.api.create_container(
+                image=spec.image,
+                name=spec.name,
+                labels=spec.labels,
+                environment=spec.environment,
+                ports=[int(p.split("/")[0]) for p in spec.ports],
+                host_config=host_config,
+                networking_config=networking,
+                detach=True,
+            )
+        container = self.client.containers.get(created["Id"])
+        try:
+            with translated(f"starting container {spec.name}"):
+                container.start()
+        except BaseException:
+            self.remove_containers([container])
+            raise
+        return container
+
+    def farm_containers(self, selector: list[str]) -> list[Container]:
+        with translated("listing farm containers"):
+            return self.client.containers.list(all=True, filters={"label": selector}, ignore_removed=True)
+
+    def remove_containers(self, containers: list[Container]) -> list[str]:
+        """Force-remove containers (and their anonymous volumes); already-gone ones count as removed."""
+        removed = []
+        for container in containers:
+            with translated(f"removing container {container.name}"), contextlib.suppress(docker.errors.NotFound):
+                container.remove(force=True, v=True)
+            removed.append(container.name)
+        return removed
+
+    def remove_networks(self, networks: list[Network]) -> list[str]:
+        removed = []
+        for network in networks:
+            with translated(f"removing network {network.name}"), contextlib.suppress(docker.errors.NotFound):
+                network.remove()
+            removed.append(network.name)
+        return removed
+
+    def container_ip(self, container: Container, network: str) -> str | None:
+        with contextlib.suppress(docker.errors.NotFound):
+            container.reload()
+        settings = container.attrs.get("NetworkSettings", {}).get("Networks", {}).get(network) or {}
+        return settings.get("IPAddress") or None
+
+    def container_env(self, container: Container) -> dict[str, str]:
+        env = container.attrs.get("Config", {}).get("Env") or []
+        return dict(item.split("=", 1) for item in env if "=" in item)
+
+    def logs_tail(self, container: Container, lines: int = 20) -> str:
+        with contextlib.suppress(docker.errors.DockerException):
+            return container.logs(tail=lines).decode("utf-8", "replace").strip()
+        return ""
+
+    # images ---------------------------------------------------------------------------------
+    def image_labels(self, ref: str) -> dict[str, str] | None:
+        """The image's labels, or None when the engine does not have it."""
+        try:
+            image = self.client.images.get(ref)
+        except docker.errors.ImageNotFound:
+            return None
+        except (docker.errors.DockerException, OSError) as exc:
+            raise EngineError(f"inspecting image {ref}: {exc}") from exc
+        return dict(image.labels or {})
+
+    def has_image(self, ref: str) -> bool:
+        return self.image_labels(ref) is not None
+
+    def pull(self, ref: str, on_progress: Callable[[str], None] | None = None) -> bool:
+        """Try to pull an image; False when no registry serves it (the normal case offline)."""
+        repository, _, tag = ref.rpartition(":") if ":" in ref.split("/")[-1] else (ref, "", "latest")
+        try:
+            for event in self.client.api.pull(repository, tag=tag, stream=True, decode=True):
+                if on_progress and event.get("status"):
+                    on_progress(f"{ref}: {event['status']} {event.get('progress', '')}".strip())
+        except (docker.errors.DockerException, OSError):
+            return False
+        return self.has_image(ref)
+
+    def import_rootfs(self, tar_path: str, ref: str) -> None:
+        repository, _, tag = ref.rpartition(":")
+        with translated(f"importing {ref}"):
+            self.client.api.import_image_from_file(tar_path, repository=repository, tag=tag)
+
+    def build(
+        self,
+        context: str,
+        ref: str,
+        labels: dict[str, str],
+        buildargs: dict[str, str] | None = None,
+        on_progress: Callable[[str], None] | None = None,
+    ) -> None:
+        """Build with the classic builder, streaming its steps to on_progress."""
+        with translated(f"building {ref}"):
+            stream = self.client.api.build(
+                path=context, tag=ref, labels=labels, buildargs=buildargs or {}, rm=True,
+                forcerm=True, decode=True, network_mode="none",
+            )
+            for event in stream:
+                if "error" in event:
+                    raise ImageError(f"building {ref}: {event['error'].strip()}")
+                line = (event.get("stream") or "").strip()
+                if line and on_progress:
+                    on_progress(line)
+
+    def remove_image(self, ref: str) -> None:
+        with translated(f"removing image {ref}"), contextlib.suppress(docker.errors.ImageNotFound):
+            self.client.images.remove(ref, force=True)
+
+    def info(self) -> dict[str, Any]:
+        with translated("reading engine info"):
+            return self.client.info()

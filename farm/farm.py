@@ -1,0 +1,261 @@
+"""The farm controller: a Grid hub and browser nodes as labelled containers on one Docker engine.
+
+`up` reconciles the engine to the config (idempotent: only the difference is started or removed)
+and returns once every requested slot is registered on the hub; whatever `up` started is rolled
+back if it fails or is interrupted. `down` removes everything carrying this farm's labels.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from docker.models.containers import Container
+
+from farm import labels
+from farm.config import FarmConfig
+from farm.engine import ContainerSpec, Engine
+from farm.errors import GridError, NodeStartupError, PortInUseError
+from farm.grid import GridClient, GridStatus
+from farm.images import ImageChoice, choose_images
+
+Progress = Callable[[str], None]
+HUB_ALIAS = "selenium-hub"
+APP_HOST_ALIAS = "farm-host"
+EVENT_BUS_PORTS = {"SE_EVENT_BUS_PUBLISH_PORT": "4442", "SE_EVENT_BUS_SUBSCRIBE_PORT": "4443"}
+# Offline resolvers: fail a lookup of an outside name in about a second instead of 20 s, while
+# Docker's embedded DNS still answers the farm's own names (see the README, "Offline farms").
+OFFLINE_DNS_OPTIONS = ["timeout:1", "attempts:1"]
+
+
+@dataclass
+class UpResult:
+    status: GridStatus
+    started: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.started or self.removed)
+
+
+def port_is_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+class Farm:
+    """One named farm on one engine."""
+
+    def __init__(self, config: FarmConfig, engine: Engine, progress: Progress = lambda _msg: None) -> None:
+        self.config = config
+        self.engine = engine
+        self.progress = progress
+
+    # names -------------------------------------------------------------------------------------
+    @property
+    def network_name(self) -> str:
+        return f"{self.config.name}-grid"
+
+    @property
+    def hub_name(self) -> str:
+        return f"{self.config.name}-hub"
+
+    def node_name(self, browser: str, index: int) -> str:
+        return f"{self.config.name}-node-{browser}-{index}"
+
+    # reading state -----------------------------------------------------------------------------
+    def containers(self, role: str | None = None, browser: str | None = None) -> list[Container]:
+        extra = {k: v for k, v in (("role", role), ("browser", browser)) if v}
+        return self.engine.farm_containers(labels.selector(self.config.name, **extra))
+
+    def grid(self) -> GridClient:
+        return GridClient(self.config.grid_url)
+
+    def registration_secret(self, hub: Container) -> str:
+        return self.engine.container_env(hub).get("SE_REGISTRATION_SECRET", "")
+
+    # up ----------------------------------------------------------------------------------------
+    def up(self) -> UpResult:
+        """Start or reconcile the farm; on any failure or Ctrl-C, remove what this call started."""
+        config = self.config
+        choice = choose_images(config, config.browsers, self.engine.has_image, self._pull)
+        started: list[Container] = []
+        created_network = None
+        result = UpResult(status=GridStatus(config.grid_url, False, "", 0), notes=list(choice.notes))
+        try:
+            network = self.engine.find_network(self.network_name)
+            if network is None:
+                network = created_network = self.engine.create_network(self.network_name, labels.create_labels(config.name, "network"))
+            gateway = self.engine.network_gateway(network)
+            hub = self._ensure_hub(choice, started)
+            secret = self.registration_secret(hub)
+            result.removed = self._reconcile_nodes(choice, secret, gateway, started)
+            result.started = [c.name for c in started]
+            self.progress("waiting for nodes to register")
+            result.status = self._wait_ready(started)
+        except BaseException:
+            self.progress("rolling back")
+            self.engine.remove_containers(started)
+            if created_network is not None:
+                self.engine.remove_containers(self.containers())
+                self.engine.remove_networks([created_network])
+            raise
+        return result
+
+    def _pull(self, ref: str) -> bool:
+        self.progress(f"pulling {ref}")
+        return self.engine.pull(ref, self.progress)
+
+    def _ensure_hub(self, choice: ImageChoice, started: list[Container]) -> Container:
+        existing = self.containers(role="hub")
+        if existing and existing[0].status == "running" and existing[0].image.tags[:1] == [choice.hub]:
+            return existing[0]
+        self.engine.remove_containers(existing)
+        config = self.config
+        if not port_is_free(config.hub_host, config.hub_port):
+            raise PortInUseError(f"port {config.hub_port} on {config.hub_host} is already in use; free it or set --port / hub_port")
+        self.progress(f"starting hub {self.hub_name} ({choice.hub})")
+        spec = ContainerSpec(
+            name=self.hub_name,
+            image=choice.hub,
+            labels=labels.create_labels(config.name, "hub"),
+            network=self.network_name,
+            aliases=[HUB_ALIAS],
+            environment={"SE_REGISTRATION_SECRET": secrets.token_urlsafe(24), "SE_SESSION_REQUEST_TIMEOUT": str(config.session_timeout)},
+            ports={"4444/tcp": (config.hub_host, config.hub_port)},
+            dns_options=OFFLINE_DNS_OPTIONS if config.offline else None,
+        )
+        hub = self.engine.run(spec)
+        started.append(hub)
+        return hub
+
+    def _node_spec(self, browser: str, index: int, image: str, secret: str, gateway: str) -> ContainerSpec:
+        config = self.config
+        return ContainerSpec(
+            name=self.node_name(browser, index),
+            image=image,
+            labels=labels.create_labels(config.name, "node", browser=browser, slots=str(config.max_sessions), index=str(index)),
+            network=self.network_name,
+            environment={
+                "SE_EVENT_BUS_HOST": HUB_ALIAS,
+                **EVENT_BUS_PORTS,
+                "SE_NODE_MAX_SESSIONS": str(config.max_sessions),
+                "SE_NODE_OVERRIDE_MAX_SESSIONS": "true",
+                "SE_NODE_SESSION_TIMEOUT": str(config.session_timeout),
+                "SE_REGISTRATION_SECRET": secret,
+            },
+            shm_size="2g",
+            dns_options=OFFLINE_DNS_OPTIONS if config.offline else None,
+            extra_hosts={APP_HOST_ALIAS: gateway},
+        )
+
+    def _reconcile_nodes(self, choice: ImageChoice, secret: str, gateway: str, started: list[Container]) -> list[str]:
+        """Add or remove nodes so each browser has its configured count; returns removed names."""
+        removed: list[Container] = []
+        for container in self.containers(role="node"):
+            browser = container.labels.get(labels.BROWSER, "")
+            stale = (
+                browser not in self.config.browsers
+                or container.status != "running"
+                or container.labels.get(labels.SLOTS) != str(self.config.max_sessions)
+                or container.image.tags[:1] != [choice.nodes[browser]]
+            )
+            if stale:
+                removed.append(container)
+        self._remove_nodes(removed)
+        for browser in self.config.browsers:
+            current = sorted(self.containers(role="node", browser=browser), key=lambda c: int(c.labels.get(f"{labels.PREFIX}.index", "0")))
+            wanted = self.config.node_count(browser)
+            if len(current) > wanted:
+                extra = current[wanted:]
+                self._remove_nodes(extra)
+                removed.extend(extra)
+            used = {int(c.labels.get(f"{labels.PREFIX}.index", "0")) for c in current[:wanted]}
+            free_indices = (i for i in range(1, 1000) if i not in used)
+            for _ in range(wanted - min(len(current), wanted)):
+                index = next(free_indices)
+                self.progress(f"starting {browser} node {self.node_name(browser, index)} ({choice.nodes[browser]})")
+                started.append(self.engine.run(self._node_spec(browser, index, choice.nodes[browser], secret, gateway)))
+        return [c.name for c in removed]
+
+    def _remove_nodes(self, nodes: list[Container]) -> None:
+        """Remove node containers and tell the hub at once, instead of waiting for its health check."""
+        if not nodes:
+            return
+        uris = {f"http://{ip}:5555" for ip in (self.engine.container_ip(c, self.network_name) for c in nodes) if ip}
+        hubs = self.containers(role="hub")
+        self.progress("removing " + ", ".join(c.name for c in nodes))
+        self.engine.remove_containers(nodes)
+        if hubs and uris:
+            with contextlib.suppress(GridError):
+                client = self.grid()
+                for node in client.status().nodes:
+                    if node.uri in uris:
+                        client.remove_node(node.id, self.registration_secret(hubs[0]))
+
+    def expected_slots(self) -> dict[str, int]:
+        return {b: self.config.node_count(b) * self.config.max_sessions for b in self.config.browsers if self.config.node_count(b)}
+
+    def _wait_ready(self, started: list[Container]) -> GridStatus:
+        expected = self.expected_slots()
+
+        def report(status: GridStatus | None) -> None:
+            if status is None:
+                self.progress("waiting for the hub to answer")
+                return
+            have = status.slots()
+            self.progress("registered: " + ", ".join(f"{b} {have.get(b, 0)}/{n} slots" for b, n in expected.items()))
+
+        try:
+            return self.grid().wait_for(expected, self.config.startup_timeout, report)
+        except GridError as exc:
+            raise self._startup_failure(exc) from None
+
+    def _startup_failure(self, exc: GridError) -> GridError:
+        """Name the first node that never registered (or the hub), with the tail of its log."""
+        try:
+            registered = {node.uri for node in self.grid().status().nodes}
+        except GridError:
+            hub = self.containers(role="hub")
+            tail = self.engine.logs_tail(hub[0]) if hub else ""
+            return NodeStartupError(f"hub {self.hub_name} never answered on {self.config.grid_url}: {exc}", tail)
+        for container in self.containers(role="node"):
+            ip = self.engine.container_ip(container, self.network_name)
+            if f"http://{ip}:5555" not in registered:
+                tail = self.engine.logs_tail(container)
+                last = tail.splitlines()[-1] if tail else "no log output"
+                return NodeStartupError(f"node {container.name} never registered with the hub ({exc}); last log line: {last}", tail)
+        return exc
+
+    # down / status -----------------------------------------------------------------------------
+    def down(self) -> list[str]:
+        """Remove every container and network with this farm's labels, from any earlier run."""
+        removed = self.engine.remove_containers(self.containers())
+        removed += self.engine.remove_networks(self.engine.farm_networks(labels.selector(self.config.name)))
+        return removed
+
+    def status(self) -> GridStatus:
+        return self.grid().status()
+
+
+
+# ------------------------------------------------------------------------------------------------
+# Entry points used by the CLI: each connects to the configured engine and does one thing.
+
+
+def up(config: FarmConfig, progress: Progress) -> UpResult:
+    return Farm(config, Engine.connect(config.docker_host), progress).up()
+
+
+def down(config: FarmConfig) -> list[str]:
+    return Farm(config, Engine.connect(config.docker_host)).down()

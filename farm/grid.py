@@ -1,0 +1,195 @@
+"""Client for any Selenium Grid 4 (the farm's own, or one given by --grid-url, e.g. from Helm).
+
+Only this module speaks HTTP to the Grid; it returns plain dataclasses and raises GridError.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import requests
+from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
+
+from farm.config import BROWSERS
+from farm.errors import GridError
+
+GRID_TO_FARM = {spec.grid_name.lower(): spec.name for spec in BROWSERS.values()} | {"msedge": "edge"}
+
+
+@dataclass
+class BrowserCapacity:
+    """One browser's share of the Grid: what `farm status` shows and what the schedule sizes to."""
+
+    nodes: int = 0
+    slots: int = 0
+    busy: int = 0
+    version: str = ""
+
+
+@dataclass
+class GridNode:
+    id: str
+    uri: str
+    availability: str
+    browsers: dict[str, BrowserCapacity]
+
+
+@dataclass
+class GridStatus:
+    url: str
+    ready: bool
+    version: str
+    queue: int
+    nodes: list[GridNode] = field(default_factory=list)
+
+    def capacity(self) -> dict[str, BrowserCapacity]:
+        """Per farm browser name, over the nodes that are UP."""
+        total: dict[str, BrowserCapacity] = {}
+        for node in self.nodes:
+            if node.availability != "UP":
+                continue
+            for name, cap in node.browsers.items():
+                acc = total.setdefault(name, BrowserCapacity())
+                acc.nodes += 1
+                acc.slots += cap.slots
+                acc.busy += cap.busy
+                acc.version = acc.version or cap.version
+        return total
+
+    def slots(self) -> dict[str, int]:
+        return {name: cap.slots for name, cap in self.capacity().items()}
+
+    def to_json(self) -> dict[str, Any]:
+        """The documented, stable `farm status --json` shape."""
+        return {
+            "grid_url": self.url,
+            "ready": self.ready,
+            "version": self.version,
+            "browsers": {name: asdict(cap) for name, cap in sorted(self.capacity().items())},
+            "queue": self.queue,
+        }
+
+
+def farm_browser_name(grid_name: str) -> str:
+    return GRID_TO_FARM.get(grid_name.lower(), grid_name.lower())
+
+
+def parse_node(raw: dict[str, Any]) -> GridNode:
+    browsers: dict[str, BrowserCapacity] = {}
+    for slot in raw.get("slots", []):
+        stereotype = slot.get("stereotype", {})
+        name = farm_browser_name(str(stereotype.get("browserName", "")))
+        cap = browsers.setdefault(name, BrowserCapacity(nodes=1))
+        cap.slots += 1
+        cap.busy += 1 if slot.get("session") else 0
+        cap.version = cap.version or str(stereotype.get("browserVersion", ""))
+    return GridNode(str(raw.get("id", "")), str(raw.get("uri", "")), str(raw.get("availability", "")), browsers)
+
+
+class GridClient:
+    """Reads a Grid's state; `wait_for` polls until the expected slots are registered."""
+
+    def __init__(self, url: str, timeout: float = 5.0) -> None:
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+        self.http = requests.Session()
+        self.http.trust_env = False  # a grid on loopback must never go through a proxy
+
+    def _get_json(self, path: str) -> dict[str, Any]:
+        try:
+            response = self.http.get(self.url + path, timeout=self.timeout)
+            response.raise_for_status()
+            return response.json()
+        except (requests.RequestException, ValueError) as exc:
+            raise GridError(f"grid at {self.url} is unreachable ({type(exc).__name__}); start it with `farm up` or pass --grid-url") from exc
+
+    def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        try:
+            response = self.http.post(self.url + "/graphql", json={"query": query, "variables": variables or {}}, timeout=self.timeout)
+            response.raise_for_status()
+            return response.json().get("data") or {}
+        except (requests.RequestException, ValueError) as exc:
+            raise GridError(f"grid at {self.url} did not answer GraphQL ({type(exc).__name__})") from exc
+
+    def status(self) -> GridStatus:
+        value = self._get_json("/status").get("value", {})
+        nodes = [parse_node(raw) for raw in value.get("nodes", [])]
+        try:
+            grid = self.graphql("{ grid { version sessionQueueSize } }").get("grid") or {}
+        except GridError:
+            grid = {}
+        version = str(grid.get("version") or next((n.get("version", "") for n in value.get("nodes", [])), "")).split(" ")[0]
+        return GridStatus(self.url, bool(value.get("ready")), version, int(grid.get("sessionQueueSize") or 0), nodes)
+
+    def session_node(self, session_id: str) -> str:
+        """The URI of the node serving a session ('' when the Grid does not say)."""
+        data = self.graphql("query($id: String!) { session(id: $id) { nodeUri } }", {"id": session_id})
+        return str((data.get("session") or {}).get("nodeUri") or "")
+
+    def remove_node(self, node_id: str, secret: str) -> None:
+        """Forget a node now (it was removed on purpose) rather than after the hub's health check."""
+        try:
+            self.http.delete(f"{self.url}/se/grid/distributor/node/{node_id}", headers={"X-REGISTRATION-SECRET": secret}, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise GridError(f"grid at {self.url} did not accept removing node {node_id}") from exc
+
+    def wait_for(
+        self,
+        expected: dict[str, int],
+        timeout: float,
+        on_progress: Callable[[GridStatus | None], None] | None = None,
+        interval: float = 0.5,
+    ) -> GridStatus:
+        """Poll until each browser has at least `expected[browser]` slots; GridError on timeout."""
+        last: list[GridStatus | None] = [None]
+
+        def attempt() -> GridStatus:
+            try:
+                status = self.status()
+            except GridError:
+                last[0] = None
+                if on_progress:
+                    on_progress(None)
+                raise
+            last[0] = status
+            if on_progress:
+                on_progress(status)
+            slots = status.slots()
+            missing = {b: n for b, n in expected.items() if slots.get(b, 0) < n}
+            if missing:
+                raise _NotYet(missing)
+            return status
+
+        try:
+            for retry in Retrying(stop=stop_after_delay(timeout), wait=wait_fixed(interval), retry=retry_if_exception_type((GridError, _NotYet)), reraise=False):
+                with retry:
+                    return attempt()
+        except RetryError as exc:
+            cause = exc.last_attempt.exception()
+            if isinstance(cause, _NotYet):
+                raise GridError(f"grid at {self.url} lacks slots after {timeout:.0f}s: {cause.describe(last[0])}") from None
+            raise GridError(f"grid at {self.url} did not answer within {timeout:.0f}s") from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+class _NotYet(Exception):
+    def __init__(self, missing: dict[str, int]) -> None:
+        super().__init__(str(missing))
+        self.missing = missing
+
+    def describe(self, status: GridStatus | None) -> str:
+        have = status.slots() if status else {}
+        return ", ".join(f"{b} has {have.get(b, 0)} of {n}" for b, n in self.missing.items())
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.2) -> bool:
+    """Small poll used where no exception drives the wait (e.g. a session disappearing)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()

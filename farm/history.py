@@ -1,0 +1,58 @@
+"""Measured cell durations, kept per (test id, browser) in one JSON file under reports/.
+
+The file is replaced atomically, so a run killed while writing leaves the previous history intact.
+A corrupt or foreign file is not fatal: the run warns and falls back to estimates.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import warnings
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from farm.schedule import Key
+
+FORMAT = "farm-history/1"
+SMOOTHING = 0.5  # weight of the newest measurement: adapts in a run or two, damps one slow outlier
+
+
+class HistoryWarning(UserWarning):
+    """The history file could not be used; estimates replace it for this run."""
+
+
+def load(path: Path) -> dict[Key, float]:
+    if not path.exists():
+        return {}
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        if raw.get("format") != FORMAT:
+            raise ValueError(f"format is {raw.get('format')!r}, expected {FORMAT!r}")
+        return {(str(e["test"]), str(e["browser"])): float(e["seconds"]) for e in raw["durations"] if float(e["seconds"]) >= 0}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        warnings.warn(f"ignoring duration history {path}: {exc}; using estimates this run", HistoryWarning, stacklevel=2)
+        return {}
+
+
+def merge(old: Mapping[Key, float], measured: Mapping[Key, float], present_tests: Iterable[str]) -> dict[Key, float]:
+    """Blend new measurements into the history and drop tests that no longer exist."""
+    present = set(present_tests)
+    merged = {key: seconds for key, seconds in old.items() if key[0] in present}
+    for key, seconds in measured.items():
+        merged[key] = seconds if key not in merged else SMOOTHING * seconds + (1 - SMOOTHING) * merged[key]
+    return merged
+
+
+def save(path: Path, history: Mapping[Key, float]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    entries = [{"test": t, "browser": b, "seconds": round(s, 3)} for (t, b), s in sorted(history.items())]
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".history-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as stream:
+            json.dump({"format": FORMAT, "durations": entries}, stream, indent=1)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
