@@ -114,6 +114,7 @@ class Engine:
             extra_hosts=spec.extra_hosts or None,
             network_mode=spec.network,
             security_opt=["no-new-privileges"],
+            cap_drop=["ALL"],
             init=True,
         )
         with translated(f"creating container {spec.name}"):

@@ -7,7 +7,7 @@ umask 077
 : "${SE_EVENT_BUS_HOST:?SE_EVENT_BUS_HOST must name the hub}"
 case "$SE_BROWSER" in
   chrome)
-    grid_name=chrome; binary=/usr/bin/chromium; driver=/usr/bin/chromedriver; vendor='goog:chromeOptions'
+    grid_name=chrome; binary=/opt/bin/chromium; driver=/usr/bin/chromedriver; vendor='goog:chromeOptions'
     version=$("$binary" --version 2>/dev/null | sed -n 's/^Chromium \([0-9.]*\).*/\1/p') ;;
   firefox)
     grid_name=firefox; binary=/usr/bin/firefox-esr; driver=/opt/bin/geckodriver; vendor='moz:firefoxOptions'
