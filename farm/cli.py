@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from farm import farm as farm_api
@@ -21,9 +20,8 @@ from farm.config import FarmConfig, load_config, parse_browsers, parse_counts, p
 from farm.engine import Engine
 from farm.errors import ExitCode, FarmError
 from farm.grid import GridClient, GridStatus
-from farm.progress import reporting, stderr
-
-stdout = Console(highlight=False)
+from farm.progress import reporting, stderr, stdout
+from farm.run import RunOutcome, TestOptions, parse_shard, run_matrix
 
 name_option = click.option("--name", default=None, help="Farm name (labels and container names).")
 docker_option = click.option("--docker-host", default=None, help="Docker engine URL (default: DOCKER_HOST or the local socket).")
@@ -85,13 +83,29 @@ def capacity_table(status: GridStatus) -> Table:
 @name_option
 @docker_option
 def up(
-    browsers: str | None, nodes: str | None, max_sessions: int | None, port: int | None, host: str | None,
-    image: tuple[str, ...], image_set: str | None, timeout: float | None, name: str | None, docker_host: str | None,
+    browsers: str | None,
+    nodes: str | None,
+    max_sessions: int | None,
+    port: int | None,
+    host: str | None,
+    image: tuple[str, ...],
+    image_set: str | None,
+    timeout: float | None,
+    name: str | None,
+    docker_host: str | None,
 ) -> int:
     """Start the hub and browser nodes (or reconcile them to the config) and wait until ready."""
     config = config_from(
-        browsers=browsers, nodes=nodes, max_sessions=max_sessions, hub_port=port, hub_host=host,
-        images=list(image) or None, image_set=image_set, startup_timeout=timeout, name=name, docker_host=docker_host,
+        browsers=browsers,
+        nodes=nodes,
+        max_sessions=max_sessions,
+        hub_port=port,
+        hub_host=host,
+        images=list(image) or None,
+        image_set=image_set,
+        startup_timeout=timeout,
+        name=name,
+        docker_host=docker_host,
     )
     with reporting("farm up") as progress:
         result = farm_api.up(config, progress)
@@ -129,7 +143,9 @@ def status(as_json: bool, grid_url: str | None, name: str | None) -> int:
         grid = client.status()
     except FarmError as exc:
         if as_json:
-            stdout.print_json(json.dumps({"grid_url": client.url, "ready": False, "version": "", "browsers": {}, "queue": 0, "error": str(exc)}))
+            stdout.print_json(
+                json.dumps({"grid_url": client.url, "ready": False, "version": "", "browsers": {}, "queue": 0, "error": str(exc)})
+            )
             return ExitCode.INFRASTRUCTURE
         raise
     if as_json:
@@ -138,6 +154,83 @@ def status(as_json: bool, grid_url: str | None, name: str | None) -> int:
         stdout.print(capacity_table(grid))
         stdout.print(f"ready: {'yes' if grid.ready else 'no'}, queued session requests: {grid.queue}", markup=False)
     return ExitCode.OK
+
+
+def matrix_table(outcome: RunOutcome) -> Table:
+    """Test x browser with status and duration, then the makespan figures under it."""
+    browsers = sorted({r.browser for r in outcome.results})
+    table = Table(title=f"Results in {outcome.results_dir}", title_justify="left")
+    table.add_column("test")
+    for browser in browsers:
+        table.add_column(browser)
+    colours = {"passed": "green", "failed": "red", "broken": "yellow", "skipped": "dim"}
+    by_test: dict[str, dict[str, Any]] = {}
+    for result in outcome.results:
+        by_test.setdefault(result.test_id, {})[result.browser] = result
+    for test_id in sorted(by_test):
+        cells = []
+        for browser in browsers:
+            r = by_test[test_id].get(browser)
+            cells.append(f"[{colours[r.status]}]{r.status}[/] {r.duration:.1f}s" if r else "-")
+        table.add_row(test_id, *cells)
+    return table
+
+
+@app.command("test")
+@click.argument("paths", nargs=-1)
+@browsers_option
+@click.option("-k", "keyword", default=None, help="Only tests matching this pytest -k expression.")
+@click.option("-m", "markexpr", default=None, help="Only tests matching this pytest -m expression.")
+@grid_url_option
+@click.option("--results-dir", default=None, help="Where results go (default: a new folder under reports/).")
+@click.option("--reruns", type=int, default=0, help="Rerun failed cells up to N times (every attempt is kept).")
+@click.option("--timeout", type=float, default=None, help="Per-test timeout in seconds (pytest-timeout).")
+@click.option("--shard", default=None, help="Run only part I of N of the matrix, e.g. 2/4.")
+@click.option("--base-url", default=None, help="Use this running application instead of serving the suite's app/.")
+@click.option("--app-dir", default=None, help="Serve this folder as the application under test.")
+@name_option
+def test_command(
+    paths: tuple[str, ...],
+    browsers: str | None,
+    keyword: str | None,
+    markexpr: str | None,
+    grid_url: str | None,
+    results_dir: str | None,
+    reruns: int,
+    timeout: float | None,
+    shard: str | None,
+    base_url: str | None,
+    app_dir: str | None,
+    name: str | None,
+) -> int:
+    """Run every selected test on every selected browser, longest expected first."""
+    if base_url and app_dir:
+        raise click.UsageError("--base-url and --app-dir exclude each other")
+    config = config_from(browsers=browsers, name=name)
+    options = TestOptions(
+        keyword=keyword,
+        markexpr=markexpr,
+        grid_url=grid_url,
+        results_dir=results_dir,
+        reruns=reruns,
+        timeout=timeout,
+        shard=parse_shard(shard) if shard else None,
+        base_url=base_url,
+        app_dir=app_dir,
+    )
+    if paths:
+        options.paths = list(paths)
+    with reporting("farm test") as progress:
+        outcome = run_matrix(config, options, progress)
+    stdout.print(matrix_table(outcome))
+    makespan, counts = outcome.summary["makespan"], outcome.summary["counts"]
+    stdout.print(", ".join(f"{n} {s}" for s, n in counts.items()) + f" of {outcome.summary['total']} cells", markup=False)
+    stdout.print(
+        f"makespan {makespan['actual']:.1f}s (predicted {makespan['predicted']:.1f}s, lower bound {makespan['lower_bound']:.1f}s)",
+        markup=False,
+    )
+    stdout.print(f"summary: {outcome.results_dir / 'summary.json'}", markup=False)
+    return outcome.exit_code
 
 
 @images.command("build")

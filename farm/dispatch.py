@@ -51,11 +51,12 @@ class LongestFirstScheduling:
 
     @property
     def collection_is_completed(self) -> bool:
-        return len(self.node2collection) >= self.numnodes
+        # Latches: workers that finish (or crash) leave node2collection, the collection stays done.
+        return self.collection is not None or len(self.node2collection) >= self.numnodes
 
     @property
     def tests_finished(self) -> bool:
-        if not self.collection_is_completed or self.collection is None:
+        if self.collection is None:
             return False
         return not self.pending and all(index is None for index in self.running.values())
 

@@ -11,17 +11,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import docker
 import docker.errors
 from docker.models.containers import Container
 from docker.models.networks import Network
 
-from farm import labels as farm_labels
+import docker
 from farm.errors import EngineError, ImageError
 
 START_ENGINE_HINT = (
-    "start one with `scripts/setup` (as root it installs and starts dockerd) "
-    "or point DOCKER_HOST / docker_host at a running engine"
+    "start one with `scripts/setup` (as root it installs and starts dockerd) or point DOCKER_HOST / docker_host at a running engine"
 )
 
 
@@ -214,8 +212,14 @@ class Engine:
         """Build with the classic builder, streaming its steps to on_progress."""
         with translated(f"building {ref}"):
             stream = self.client.api.build(
-                path=context, tag=ref, labels=labels, buildargs=buildargs or {}, rm=True,
-                forcerm=True, decode=True, network_mode="none",
+                path=context,
+                tag=ref,
+                labels=labels,
+                buildargs=buildargs or {},
+                rm=True,
+                forcerm=True,
+                decode=True,
+                network_mode="none",
             )
             for event in stream:
                 if "error" in event:

@@ -248,7 +248,6 @@ class Farm:
         return self.grid().status()
 
 
-
 # ------------------------------------------------------------------------------------------------
 # Entry points used by the CLI: each connects to the configured engine and does one thing.
 

@@ -104,7 +104,9 @@ class GridClient:
             response.raise_for_status()
             return response.json()
         except (requests.RequestException, ValueError) as exc:
-            raise GridError(f"grid at {self.url} is unreachable ({type(exc).__name__}); start it with `farm up` or pass --grid-url") from exc
+            raise GridError(
+                f"grid at {self.url} is unreachable ({type(exc).__name__}); start it with `farm up` or pass --grid-url"
+            ) from exc
 
     def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         try:
@@ -132,7 +134,9 @@ class GridClient:
     def remove_node(self, node_id: str, secret: str) -> None:
         """Forget a node now (it was removed on purpose) rather than after the hub's health check."""
         try:
-            self.http.delete(f"{self.url}/se/grid/distributor/node/{node_id}", headers={"X-REGISTRATION-SECRET": secret}, timeout=self.timeout)
+            self.http.delete(
+                f"{self.url}/se/grid/distributor/node/{node_id}", headers={"X-REGISTRATION-SECRET": secret}, timeout=self.timeout
+            )
         except requests.RequestException as exc:
             raise GridError(f"grid at {self.url} did not accept removing node {node_id}") from exc
 
@@ -164,7 +168,12 @@ class GridClient:
             return status
 
         try:
-            for retry in Retrying(stop=stop_after_delay(timeout), wait=wait_fixed(interval), retry=retry_if_exception_type((GridError, _NotYet)), reraise=False):
+            for retry in Retrying(
+                stop=stop_after_delay(timeout),
+                wait=wait_fixed(interval),
+                retry=retry_if_exception_type((GridError, _NotYet)),
+                reraise=False,
+            ):
                 with retry:
                     return attempt()
         except RetryError as exc:

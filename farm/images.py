@@ -95,7 +95,9 @@ class ImageChoice:
     notes: list[str] = field(default_factory=list)
 
 
-def choose_images(config: FarmConfig, browsers: tuple[str, ...], has_image: Callable[[str], bool], pull: Callable[[str], bool]) -> ImageChoice:
+def choose_images(
+    config: FarmConfig, browsers: tuple[str, ...], has_image: Callable[[str], bool], pull: Callable[[str], bool]
+) -> ImageChoice:
     """Pick images by config: explicit overrides, then the image set (auto/official/local).
 
     `auto` takes the official image when present or pullable, else the local one (and says so).
@@ -109,7 +111,9 @@ def choose_images(config: FarmConfig, browsers: tuple[str, ...], has_image: Call
             ref = config.images[role]
             if has_image(ref) or pull(ref):
                 return ref
-            raise ImageError(f"image {ref} for {role} is neither present nor pullable; load it with `docker load` or fix --image {role}=...")
+            raise ImageError(
+                f"image {ref} for {role} is neither present nor pullable; load it with `docker load` or fix --image {role}=..."
+            )
         local_present = local is not None and has_image(local)
         if config.image_set == "local" and local_present:
             return local  # type: ignore[return-value]
@@ -127,7 +131,7 @@ def choose_images(config: FarmConfig, browsers: tuple[str, ...], has_image: Call
                 f"supply one with `--image {role}=REGISTRY/selenium/node-{role}:TAG` or `images.{role}` in the config"
             )
         if config.image_set == "official":
-            raise ImageError(f"{official} is missing and cannot be pulled; set image_set = \"local\" and run `farm images build`")
+            raise ImageError(f'{official} is missing and cannot be pulled; set image_set = "local" and run `farm images build`')
         raise ImageError(f"no image for {role}: {official} cannot be pulled and {local} is not built; run `farm images build`")
 
     hub = pick("hub", HUB_OFFICIAL_IMAGE, HUB_LOCAL_IMAGE)
@@ -214,7 +218,11 @@ def build_base(engine: Engine, recipe: Recipe, progress: Progress) -> None:
         return
     with tempfile.TemporaryDirectory(dir=cache_dir()) as tmp:
         tar = Path(tmp) / "rootfs.tar"
-        _run(["mmdebstrap", "--variant=apt", "--include=" + ",".join(recipe.packages), DEBIAN_SUITE, str(tar)], f"mmdebstrap {recipe.key}", progress)
+        _run(
+            ["mmdebstrap", "--variant=apt", "--include=" + ",".join(recipe.packages), DEBIAN_SUITE, str(tar)],
+            f"mmdebstrap {recipe.key}",
+            progress,
+        )
         progress(f"importing {recipe.base_ref}")
         engine.import_rootfs(str(tar), recipe.base_ref)
 
@@ -223,7 +231,9 @@ def _context(recipe: Recipe, jar: Path, geckodriver: Path | None, into: Path) ->
     for item in (PROJECT_ROOT / "docker" / recipe.folder).iterdir():
         shutil.copy(item, into / item.name)
     shutil.copy(PROJECT_ROOT / "grid" / recipe.template, into / recipe.template)
-    os.link(jar, into / "selenium-server.jar") if jar.stat().st_dev == into.stat().st_dev else shutil.copy(jar, into / "selenium-server.jar")
+    os.link(jar, into / "selenium-server.jar") if jar.stat().st_dev == into.stat().st_dev else shutil.copy(
+        jar, into / "selenium-server.jar"
+    )
     drivers = into / "drivers"
     drivers.mkdir()
     (drivers / ".keep").touch()
@@ -243,7 +253,9 @@ def build_image(engine: Engine, recipe: Recipe, progress: Progress, force: bool 
     with tempfile.TemporaryDirectory(dir=cache_dir()) as tmp:
         _context(recipe, jar, geckodriver, Path(tmp))
         image_labels = {labels.MANAGED: "true", labels.ROLE: "image", labels.CONTENT: content, labels.VERSION: GRID_VERSION}
-        engine.build(tmp, recipe.ref, image_labels, {"BASE": recipe.base_ref, "BROWSER": recipe.key}, lambda line: progress(f"{recipe.key}: {line}"))
+        engine.build(
+            tmp, recipe.ref, image_labels, {"BASE": recipe.base_ref, "BROWSER": recipe.key}, lambda line: progress(f"{recipe.key}: {line}")
+        )
     return BuildResult(recipe.ref, False, time.monotonic() - started)
 
 
@@ -252,5 +264,7 @@ def build_images(engine: Engine, browsers: tuple[str, ...], progress: Progress, 
     unbuildable = [b for b in browsers if not BROWSERS[b].buildable]
     if unbuildable:
         spec = BROWSERS[unbuildable[0]]
-        raise ImageError(f"{spec.name} cannot be built offline (no Debian package); use {spec.official_image} with `--image {spec.name}=...`")
+        raise ImageError(
+            f"{spec.name} cannot be built offline (no Debian package); use {spec.official_image} with `--image {spec.name}=...`"
+        )
     return [build_image(engine, RECIPES[key], progress, force) for key in ("hub", *browsers)]

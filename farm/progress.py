@@ -14,10 +14,12 @@ from rich.console import Console
 
 Progress = Callable[[str], None]
 stderr = Console(stderr=True, highlight=False)
+# Off a terminal (CI logs, pipes) rich would wrap tables at 80 columns; test ids are longer.
+stdout = Console(highlight=False, width=None if Console().is_terminal else 200)
 
 
 @contextlib.contextmanager
-def reporting(title: str, console: Console = stderr, min_interval: float = 1.0) -> Iterator[Progress]:
+def reporting(title: str, console: Console = stderr, min_interval: float = 5.0) -> Iterator[Progress]:
     if console.is_terminal:
         with console.status(title) as status:
             yield lambda message: status.update(f"{title}: {message}")

@@ -148,7 +148,10 @@ class Plan:
         )
 
     def dump(self, path: Path) -> None:
-        path.write_text(json.dumps({"slots": self.slots, "cells": self.cells, "predicted_makespan": self.predicted_makespan}, indent=1), encoding="utf-8")
+        path.write_text(
+            json.dumps({"slots": self.slots, "cells": self.cells, "predicted_makespan": self.predicted_makespan}, indent=1),
+            encoding="utf-8",
+        )
 
     @classmethod
     def load(cls, path: Path) -> Plan:

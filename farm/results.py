@@ -1,0 +1,150 @@
+"""Cell results: folding pytest reports into one outcome per cell, and the run's summary.json.
+
+Pure logic, fed by the plugin's recorder (in the pytest controller) and read by `farm test`.
+Statuses follow Allure: passed, failed (an assertion: the product is wrong), broken (any other
+error, including the infrastructure's), skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from farm.matrix import Cell
+from farm.schedule import lower_bound
+
+STATUSES = ("passed", "failed", "broken", "skipped")
+
+
+@dataclass
+class CellResult:
+    nodeid: str
+    test_id: str
+    browser: str
+    status: str
+    duration: float
+    start: float
+    stop: float
+    attempts: int = 1
+    node: str = ""
+    worker: str = ""
+    browser_version: str = ""
+    failure_kind: str = ""  # product | test | infrastructure
+    message: str = ""
+    screenshot: str = ""
+
+
+@dataclass
+class CellState:
+    """Reports of one cell's current attempt, folded as they arrive."""
+
+    failures: list[dict[str, str]] = field(default_factory=list)
+    skipped: bool = False
+    rerun: bool = False
+    attempts: int = 1
+    duration: float = 0.0
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, when: str, outcome: str, duration: float, props: Mapping[str, Any]) -> bool:
+        """Fold one report in; True when the cell is complete (its last teardown, or a crash)."""
+        self.duration += duration
+        self.info.update(props.get("farm", {}))
+        if outcome == "rerun":
+            self.rerun = True
+        elif outcome == "failed":
+            failure = dict(props.get("farm_failure") or {"kind": "test", "message": ""})
+            failure["when"] = when
+            if when == "???":
+                failure.update(kind="infrastructure", message=failure.get("message") or "the pytest worker crashed running this cell")
+            self.failures.append(failure)
+        elif outcome == "skipped":
+            self.skipped = True
+        if when not in ("teardown", "???"):
+            return False
+        if self.rerun and when == "teardown":
+            self.rerun, self.failures, self.skipped = False, [], False
+            self.attempts += 1
+            return False
+        return True
+
+    def status(self) -> str:
+        if self.failures:
+            first = self.failures[0]
+            return "failed" if first["kind"] == "product" and first["when"] == "call" else "broken"
+        return "skipped" if self.skipped else "passed"
+
+    def result(self, nodeid: str) -> CellResult:
+        info = self.info
+        first = self.failures[0] if self.failures else {}
+        return CellResult(
+            nodeid=nodeid,
+            test_id=str(info.get("test_id", nodeid)),
+            browser=str(info.get("browser", "")),
+            status=self.status(),
+            duration=round(self.duration, 3),
+            start=float(info.get("start", 0.0)),
+            stop=float(info.get("stop", 0.0)),
+            attempts=self.attempts,
+            node=str(info.get("node", "")),
+            worker=str(info.get("worker", "")),
+            browser_version=str(info.get("browser_version", "")),
+            failure_kind=first.get("kind", ""),
+            message=first.get("message", "")[:500],
+            screenshot=str(info.get("screenshot", "")),
+        )
+
+
+def read_cells(path: Path) -> list[CellResult]:
+    """Cells from the recorder's JSON lines; a torn last line (killed writer) is skipped."""
+    results: list[CellResult] = []
+    if not path.exists():
+        return results
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            results.append(CellResult(**json.loads(line)))
+        except (ValueError, TypeError):
+            continue
+    return results
+
+
+def summarize(results: Iterable[CellResult], planned: Iterable[Cell], slots: Mapping[str, int], predicted: float) -> dict[str, Any]:
+    """The run's summary.json: per cell, counts, and makespan against prediction and lower bound."""
+    results = list(results)
+    planned = list(planned)
+    done = {r.nodeid for r in results}
+    starts = [r.start for r in results if r.start]
+    stops = [r.stop for r in results if r.stop]
+    actual = (max(stops) - min(starts)) if starts and stops else 0.0
+    measured = {r.nodeid: r.duration for r in results}
+    cells = [Cell(r.nodeid, r.test_id, r.browser) for r in results]
+    counts = {status: sum(1 for r in results if r.status == status) for status in STATUSES}
+    return {
+        "format": "farm-summary/1",
+        "cells": [asdict(r) for r in sorted(results, key=lambda r: (r.test_id, r.browser))],
+        "counts": counts,
+        "total": len(planned),
+        "not_run": sorted(c.nodeid for c in planned if c.nodeid not in done),
+        "slots": dict(slots),
+        "makespan": {
+            "predicted": round(predicted, 3),
+            "actual": round(actual, 3),
+            "lower_bound": round(lower_bound(cells, measured, slots), 3),
+        },
+    }
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write-then-rename, so a killed run never leaves a half-written summary behind."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as stream:
+            json.dump(data, stream, indent=1)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,286 @@
+"""`farm test`: the matrix on the Grid, longest expected first, with results, summary and history.
+
+Flow: grid capacity -> collect the matrix once -> expected durations from history -> (shard) ->
+plan -> pytest with xdist workers = the Grid's slots and the farm's scheduler -> one JSON line per
+finished cell -> summary.json and an updated history.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from farm import history as history_store
+from farm import labels
+from farm.appserver import serve
+from farm.config import FarmConfig
+from farm.errors import ExitCode, GridError, NoTestsError, UsageError
+from farm.farm import APP_HOST_ALIAS, Farm
+from farm.grid import GridClient
+from farm.matrix import Cell
+from farm.results import CellResult, read_cells, summarize, write_json_atomic
+from farm.schedule import Plan, expected_durations, shard
+
+DEFAULT_SUITE = Path("suites/demo")
+HISTORY_FILE = "history.json"
+Progress = Callable[[str], None]
+
+
+@dataclass
+class TestOptions:
+    paths: list[str] = field(default_factory=lambda: [str(DEFAULT_SUITE)])
+    keyword: str | None = None
+    markexpr: str | None = None
+    grid_url: str | None = None
+    results_dir: str | None = None
+    reruns: int = 0
+    timeout: float | None = None
+    shard: tuple[int, int] | None = None
+    base_url: str | None = None
+    app_dir: str | None = None
+
+
+@dataclass
+class RunOutcome:
+    results_dir: Path
+    summary: dict[str, Any]
+    results: list[CellResult]
+    exit_code: ExitCode
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    index, sep, count = text.partition("/")
+    if not sep or not index.isdigit() or not count.isdigit() or not 1 <= int(index) <= int(count):
+        raise UsageError(f"malformed --shard {text!r}: expected I/N with 1 <= I <= N, e.g. 2/4")
+    return int(index), int(count)
+
+
+def new_results_dir(config: FarmConfig, requested: str | None) -> Path:
+    if requested:
+        path = Path(requested)
+        if path.exists() and any(path.iterdir()):
+            raise UsageError(f"results folder {path} is not empty; pass a new or empty --results-dir")
+    else:
+        path = Path(config.reports_dir) / f"run-{datetime.now():%Y%m%d-%H%M%S}"
+        suffix = 1
+        while path.exists():
+            suffix += 1
+            path = path.with_name(f"{path.name.split('.')[0]}.{suffix}")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create results folder {path}: {exc.strerror}") from exc
+    return path
+
+
+def pytest_args(options: TestOptions, browsers: tuple[str, ...], grid_url: str, base_url: str) -> list[str]:
+    args = [
+        *options.paths,
+        "-p",
+        "no:cacheprovider",
+        "--farm-browsers",
+        ",".join(browsers),
+        "--farm-grid-url",
+        grid_url,
+        "--farm-base-url",
+        base_url,
+    ]
+    if options.keyword:
+        args += ["-k", options.keyword]
+    if options.markexpr:
+        args += ["-m", options.markexpr]
+    return args
+
+
+def collect(args: list[str], results_dir: Path) -> list[Cell]:
+    """Collect the matrix once, in a pytest of its own; exit 5 and usage errors become FarmErrors."""
+    out = results_dir / "matrix.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", *args, "--collect-only", "-q", "--farm-collect", str(out)], capture_output=True, text=True
+    )
+    if proc.returncode == 5 or (proc.returncode == 0 and not out.exists()):
+        raise NoTestsError("no tests collected (check PATH, -k and -m)")
+    if proc.returncode != 0:
+        lines = [line for line in (proc.stderr + proc.stdout).splitlines() if line.strip()]
+        detail = next((line for line in reversed(lines) if "ERROR" in line or "error" in line), lines[-1] if lines else "")
+        raise UsageError(f"collecting the suite failed (pytest exit {proc.returncode}): {detail.strip()}")
+    cells = [Cell(**raw) for raw in json.loads(out.read_text(encoding="utf-8"))]
+    if not cells:
+        raise NoTestsError("no tests collected (check PATH, -k and -m)")
+    return cells
+
+
+@contextlib.contextmanager
+def application(config: FarmConfig, options: TestOptions, own_grid: bool) -> Iterator[str]:
+    """The base URL of the application under test, serving the suite's app/ folder if there is one."""
+    if options.base_url:
+        yield options.base_url
+        return
+    app_dir = (
+        Path(options.app_dir) if options.app_dir else next((Path(p) / "app" for p in options.paths if (Path(p) / "app").is_dir()), None)
+    )
+    if app_dir is None:
+        yield ""
+        return
+    if not app_dir.is_dir():
+        raise UsageError(f"--app-dir {app_dir} is not a folder")
+    if own_grid:
+        farm = Farm(config, _engine(config))
+        network = farm.engine.find_network(farm.network_name)
+        if network is None:
+            raise GridError(f"the farm network {farm.network_name} is missing; run `farm up`")
+        host, alias = farm.engine.network_gateway(network), APP_HOST_ALIAS
+    else:
+        host = alias = "127.0.0.1"
+    with serve(app_dir, host) as port:
+        yield f"http://{alias}:{port}/"
+
+
+def _engine(config: FarmConfig) -> Any:
+    from farm.engine import Engine
+
+    return Engine.connect(config.docker_host)
+
+
+def check_capacity(client: GridClient, browsers: tuple[str, ...]) -> dict[str, int]:
+    slots = client.status().slots()
+    missing = [b for b in browsers if slots.get(b, 0) < 1]
+    if missing:
+        raise GridError(
+            f"the grid at {client.url} has no slots for {', '.join(missing)}; start them with `farm up --browsers {','.join(browsers)}`"
+        )
+    return {b: slots[b] for b in browsers}
+
+
+def describe_progress(results: list[CellResult], total: int, started: float, plan: Plan) -> str:
+    done = len(results)
+    passed = sum(1 for r in results if r.status in ("passed", "skipped"))
+    failed = done - passed
+    elapsed = time.monotonic() - started
+    finished = {r.nodeid for r in results}
+    remaining_work = sum(float(c["expected"]) for n, c in plan.cells.items() if n not in finished)
+    remaining = max(plan.predicted_makespan - elapsed, remaining_work / max(1, sum(plan.slots.values())), 0.0)
+    return f"{done}/{total} cells, {passed} ok, {failed} failed, {elapsed:.0f}s elapsed, ~{remaining:.0f}s left"
+
+
+def run_pytest(args: list[str], plan: Plan, results_dir: Path, progress: Progress) -> int:
+    """pytest with xdist; stdout to pytest.log; progress from the recorder's lines. Ctrl-C is passed on."""
+    cells_path = results_dir / "cells.jsonl"
+    workers = sum(plan.slots.values())
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        *args,
+        "-p",
+        "xdist",
+        "-n",
+        str(workers),
+        "--max-worker-restart",
+        str(workers * 2),
+        "--farm-plan",
+        str(results_dir / "plan.json"),
+        "--farm-cells",
+        str(cells_path),
+    ]
+    started = time.monotonic()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "FARM_SESSION": labels.SESSION_ID}
+    with (results_dir / "pytest.log").open("w", encoding="utf-8") as log:
+        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+        try:
+            while proc.poll() is None:
+                progress(describe_progress(read_cells(cells_path), len(plan.cells), started, plan))
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            raise
+    return proc.returncode
+
+
+def measured_durations(results: list[CellResult]) -> dict[tuple[str, str], float]:
+    """Durations worth learning from: cells that ran to a verdict (not skipped, not broken)."""
+    return {(r.test_id, r.browser): r.duration for r in results if r.status in ("passed", "failed")}
+
+
+def run_matrix(config: FarmConfig, options: TestOptions, progress: Progress) -> RunOutcome:
+    for path in options.paths:
+        if not Path(path.split("::")[0]).exists():
+            raise UsageError(f"test path {path} does not exist")
+    own_grid = options.grid_url is None
+    client = GridClient(options.grid_url or config.grid_url)
+    slots = check_capacity(client, config.browsers)
+    results_dir = new_results_dir(config, options.results_dir)
+    history_path = Path(config.reports_dir) / HISTORY_FILE
+    try:
+        with application(config, options, own_grid) as base_url:
+            args = pytest_args(options, config.browsers, client.url, base_url)
+            progress("collecting the matrix")
+            cells = collect(args, results_dir)
+            expected = expected_durations(cells, history_store.load(history_path))
+            if options.shard:
+                cells = shard(cells, expected, *options.shard)
+            plan = Plan.build(cells, expected, slots)
+            plan.dump(results_dir / "plan.json")
+            run_args = [
+                *args,
+                "--alluredir",
+                str(results_dir / "allure-results"),
+                "--junitxml",
+                str(results_dir / "junit.xml"),
+                "--farm-artifacts",
+                str(results_dir / "screenshots"),
+            ]
+            if options.timeout:
+                run_args += ["--timeout", str(options.timeout)]
+            if options.reruns:
+                run_args += ["--reruns", str(options.reruns)]
+            code = run_pytest(run_args, plan, results_dir, progress)
+    except BaseException:
+        if not (results_dir / "cells.jsonl").exists():
+            with contextlib.suppress(OSError):
+                for child in results_dir.iterdir():
+                    child.unlink()
+                results_dir.rmdir()
+        raise
+    results = _complete(read_cells(results_dir / "cells.jsonl"), cells)
+    summary = summarize(results, cells, slots, plan.predicted_makespan)
+    summary["pytest_exit"] = code
+    write_json_atomic(results_dir / "summary.json", summary)
+    history_store.save(
+        history_path, history_store.merge(history_store.load(history_path), measured_durations(results), {c.test_id for c in cells})
+    )
+    return RunOutcome(results_dir, summary, results, _exit_code(summary, code))
+
+
+def _complete(results: list[CellResult], cells: list[Cell]) -> list[CellResult]:
+    """Fill in browser and test id for cells whose worker crashed before reporting them."""
+    known = {c.nodeid: c for c in cells}
+    for result in results:
+        cell = known.get(result.nodeid)
+        if cell:
+            result.browser = result.browser or cell.browser
+            result.test_id = cell.test_id
+    return results
+
+
+def _exit_code(summary: dict[str, Any], pytest_exit: int) -> ExitCode:
+    counts = summary["counts"]
+    if summary["not_run"] and pytest_exit not in (0, 1):
+        return ExitCode.INFRASTRUCTURE
+    if counts["failed"] or counts["broken"] or summary["not_run"]:
+        return ExitCode.TESTS_FAILED
+    return ExitCode.OK
