@@ -73,7 +73,7 @@ def parse_counts(text: str, what: str = "--nodes") -> dict[str, int]:
     counts: dict[str, int] = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
         name, sep, value = part.partition("=")
-        if not sep or not value.strip().isdigit():
+        if not sep or not name.strip() or not value.strip().isdigit():
             raise UsageError(f"malformed {what} entry {part!r}: expected BROWSER=COUNT, e.g. chrome=2,firefox=1")
         (browser,) = parse_browsers(name)
         counts[browser] = int(value)

@@ -72,7 +72,8 @@ class LongestFirstScheduling:
 
     def add_node_collection(self, node: Any, collection: Sequence[str]) -> None:
         assert node in self.node2pending
-        if self.collection is not None and list(collection) != self.collection:
+        reference = self.collection or next(iter(self.node2collection.values()), None)
+        if reference is not None and list(collection) != reference:
             raise RuntimeError(f"worker {node} collected a different set of tests; the matrix must be collected identically everywhere")
         self.node2collection[node] = list(collection)
 

@@ -64,10 +64,7 @@ class Engine:
     def connect(cls, base_url: str | None = None, timeout: int = 120) -> Engine:
         """Connect and ping, so an absent engine fails here with a hint instead of mid-way."""
         try:
-            if base_url:
-                client = docker.DockerClient(base_url=base_url, timeout=timeout)
-            else:
-                client = docker.from_env(timeout=timeout)
+            client = docker.DockerClient(base_url=base_url, timeout=timeout) if base_url else docker.from_env(timeout=timeout)
             client.ping()
         except (docker.errors.DockerException, OSError) as exc:
             where = base_url or "the default socket"

@@ -89,6 +89,8 @@ class Farm:
         """Start or reconcile the farm; on any failure or Ctrl-C, remove what this call started."""
         config = self.config
         choice = choose_images(config, config.browsers, self.engine.has_image, self._pull)
+        if not self._hub_reusable(choice):
+            self._check_port()
         started: list[Container] = []
         created_network = None
         result = UpResult(status=GridStatus(config.grid_url, False, "", 0), notes=list(choice.notes))
@@ -116,14 +118,23 @@ class Farm:
         self.progress(f"pulling {ref}")
         return self.engine.pull(ref, self.progress)
 
-    def _ensure_hub(self, choice: ImageChoice, started: list[Container]) -> Container:
+    def _hub_reusable(self, choice: ImageChoice) -> Container | None:
         existing = self.containers(role="hub")
         if existing and existing[0].status == "running" and existing[0].image.tags[:1] == [choice.hub]:
             return existing[0]
-        self.engine.remove_containers(existing)
+        return None
+
+    def _check_port(self) -> None:
         config = self.config
         if not port_is_free(config.hub_host, config.hub_port):
             raise PortInUseError(f"port {config.hub_port} on {config.hub_host} is already in use; free it or set --port / hub_port")
+
+    def _ensure_hub(self, choice: ImageChoice, started: list[Container]) -> Container:
+        reusable = self._hub_reusable(choice)
+        if reusable is not None:
+            return reusable
+        self.engine.remove_containers(self.containers(role="hub"))
+        config = self.config
         self.progress(f"starting hub {self.hub_name} ({choice.hub})")
         spec = ContainerSpec(
             name=self.hub_name,

@@ -58,7 +58,7 @@ class Recipe:
         digest = hashlib.sha256()
         for part in (DEBIAN_SUITE, GRID_VERSION, GECKODRIVER_WHEEL, self.key, *self.packages):
             digest.update(part.encode() + b"\0")
-        for path in sorted((PROJECT_ROOT / "docker" / self.folder).iterdir()) + [PROJECT_ROOT / "grid" / self.template]:
+        for path in [*sorted((PROJECT_ROOT / "docker" / self.folder).iterdir()), PROJECT_ROOT / "grid" / self.template]:
             digest.update(path.name.encode() + b"\0" + path.read_bytes())
         return digest.hexdigest()[:16]
 
@@ -70,8 +70,8 @@ class Recipe:
 
 RECIPES: dict[str, Recipe] = {
     "hub": Recipe("hub", HUB_LOCAL_IMAGE, "hub", "hub.toml", BASE_PACKAGES),
-    "chrome": Recipe("chrome", BROWSERS["chrome"].local_image, "node", "node.toml", BASE_PACKAGES + ("chromium", "chromium-driver")),
-    "firefox": Recipe("firefox", BROWSERS["firefox"].local_image, "node", "node.toml", BASE_PACKAGES + ("firefox-esr",), True),
+    "chrome": Recipe("chrome", BROWSERS["chrome"].local_image, "node", "node.toml", (*BASE_PACKAGES, "chromium", "chromium-driver")),
+    "firefox": Recipe("firefox", BROWSERS["firefox"].local_image, "node", "node.toml", (*BASE_PACKAGES, "firefox-esr"), True),
 }
 
 

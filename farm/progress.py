@@ -32,5 +32,4 @@ def reporting(title: str, console: Console = stderr, min_interval: float = 5.0) 
             console.print(f"{title}: {message}", markup=False, soft_wrap=True)
             last.update(text=message, at=now)
 
-    console.print(title, markup=False)
     yield plain

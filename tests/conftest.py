@@ -1,0 +1,57 @@
+"""Shared helpers: call the CLI in-process and look at what the farm left on the engine."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+import docker
+from farm import labels
+from farm.cli import main
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def write_config(directory: Path, name: str, port: int, **extra: object) -> None:
+    lines = [f'name = "{name}"', f"hub_port = {port}", 'image_set = "local"', "offline = true", f'reports_dir = "{directory / "reports"}"']
+    lines += [f"{key} = {value!r}".replace("'", '"') for key, value in extra.items()]
+    (directory / "farm.toml").write_text("\n".join(lines) + "\n")
+
+
+def leftovers(name: str) -> list[str]:
+    """Names of containers and networks carrying this farm's labels."""
+    client = docker.from_env()
+    try:
+        selector = {"label": labels.selector(name)}
+        return [c.name for c in client.containers.list(all=True, filters=selector)] + [
+            n.name for n in client.networks.list(filters=selector)
+        ]
+    finally:
+        client.close()
+
+
+class Cli:
+    """Runs `farm ...` in-process in the farm's folder and keeps what it printed."""
+
+    def __init__(self, directory: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        self.directory = directory
+        self.capsys = capsys
+
+    def __call__(self, *args: str) -> tuple[int, str, str]:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.chdir(self.directory)
+            self.capsys.readouterr()
+            code = main(list(args))
+            out, err = self.capsys.readouterr()
+        return code, out, err
+
+
+@pytest.fixture
+def cli_in(capsys: pytest.CaptureFixture[str]):
+    return lambda directory: Cli(directory, capsys)

@@ -1,0 +1,107 @@
+"""Bad input and faults around `farm up`: one-line error, non-zero exit, nothing left behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import free_port, leftovers, write_config
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def farm(tmp_path, cli_in, request):
+    """A farm folder with its own name and port; asserts nothing of it is left afterwards."""
+    name = "farm-it-" + request.node.name.split("[")[0].removeprefix("test_").replace("_", "-")[:30]
+    write_config(tmp_path, name, free_port())
+    yield name, cli_in(tmp_path), tmp_path
+    assert leftovers(name) == [], f"{name} left containers or networks behind"
+
+
+def one_line_error(err: str) -> str:
+    """The error is one line, the last; anything before it is progress ("farm up: ...")."""
+    lines = [line for line in err.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("farm: error: ")]
+    assert len(errors) == 1 and lines[-1] == errors[0], err
+    assert all(line.startswith("farm ") for line in lines[:-1]), err
+    return errors[0]
+
+
+def test_unknown_browser(farm):
+    _, cli, _ = farm
+    code, _, err = cli("up", "--browsers", "chrome,safari")
+    assert code == 2 and "unknown browser 'safari': choose from chrome, firefox, edge" in one_line_error(err)
+
+
+def test_malformed_nodes(farm):
+    _, cli, _ = farm
+    code, _, err = cli("up", "--nodes", "chrome:2")
+    assert code == 2 and "malformed --nodes entry 'chrome:2'" in one_line_error(err)
+
+
+def test_malformed_config_file_names_the_key(farm):
+    _, cli, directory = farm
+    (directory / "farm.toml").write_text((directory / "farm.toml").read_text() + "max_sesions = 3\n")
+    code, _, err = cli("up")
+    assert code == 2 and "farm.toml: unknown key 'max_sesions'" in one_line_error(err)
+
+
+def test_engine_unreachable_says_how_to_start_one(farm):
+    _, cli, directory = farm
+    code, _, err = cli("up", "--docker-host", f"unix://{directory}/no-docker.sock")
+    assert code == 3 and "Docker engine unreachable" in one_line_error(err) and "scripts/setup" in err
+
+
+def test_port_already_taken(farm):
+    name, cli, directory = farm
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        taken = sock.getsockname()[1]
+        code, _, err = cli("up", "--port", str(taken))
+    assert code == 3 and f"port {taken} on 127.0.0.1 is already in use" in one_line_error(err)
+
+
+def test_missing_image(farm):
+    _, cli, _ = farm
+    code, _, err = cli("up", "--browsers", "chrome", "--image", "chrome=farm-local/does-not-exist:1")
+    assert code == 3 and "farm-local/does-not-exist:1" in one_line_error(err)
+
+
+def test_edge_without_image_fails_at_once_and_names_the_official_image(farm):
+    _, cli, _ = farm
+    started = time.monotonic()
+    code, _, err = cli("up", "--browsers", "chrome,edge")
+    assert code == 3 and time.monotonic() - started < 10
+    line = one_line_error(err)
+    assert "selenium/node-edge:4.48.0" in line and "--image edge=" in line
+
+
+def test_node_that_never_registers_is_named_with_its_log(farm):
+    name, cli, _ = farm
+    # The hub image started as a chrome node runs a second hub: it never registers.
+    code, _, err = cli("up", "--browsers", "chrome", "--image", "chrome=farm-local/hub:4.48.0", "--timeout", "15")
+    line = one_line_error(err)
+    assert code == 3 and f"node {name}-node-chrome-1 never registered" in line and "last log line" in line
+
+
+def test_ctrl_c_during_up_rolls_back(farm):
+    name, _, directory = farm
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "farm", "up", "--browsers", "chrome,firefox"], cwd=directory, env=env, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 30
+    while not any("-node-" in n for n in leftovers(name)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert any("-node-" in n for n in leftovers(name)), "farm up never started a node"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted" in err

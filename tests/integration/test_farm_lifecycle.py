@@ -1,0 +1,112 @@
+"""`farm up` / `status` / scaling / `down` against the real Docker engine and real browsers."""
+
+from __future__ import annotations
+
+import json
+import struct
+
+import pytest
+
+from farm.browsers import open_session
+from farm.cli import main
+from tests.conftest import free_port, leftovers, write_config
+
+pytestmark = pytest.mark.integration
+NAME = "farm-it-life"
+
+
+@pytest.fixture(scope="module")
+def farm_dir(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("farm")
+    port = free_port()
+    write_config(directory, NAME, port)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(directory)
+        code = main(["up", "--browsers", "chrome,firefox"])
+        assert code == 0
+    yield directory, port
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(directory)
+        main(["down"])
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height
+
+
+@pytest.mark.parametrize("browser", ["chrome", "firefox"])
+def test_real_session_loads_a_page_and_takes_a_screenshot(farm_dir, browser):
+    _, port = farm_dir
+    driver = open_session(f"http://127.0.0.1:{port}", browser)
+    try:
+        driver.get("http://selenium-hub:4444/ui/")  # the hub's own UI, reached over the farm network
+        assert "Selenium Grid" in driver.title
+        width, height = png_size(driver.get_screenshot_as_png())
+        assert width > 600 and height > 400
+        assert driver.capabilities["browserName"] == browser
+    finally:
+        driver.quit()
+
+
+def test_status_json_reports_slots_and_versions(farm_dir, cli_in):
+    directory, port = farm_dir
+    code, out, _ = cli_in(directory)("status", "--json")
+    status = json.loads(out)
+    assert code == 0 and status["ready"] is True and status["grid_url"] == f"http://127.0.0.1:{port}"
+    assert status["version"] == "4.48.0" and status["queue"] == 0
+    assert status["browsers"]["chrome"]["slots"] == 2 and status["browsers"]["firefox"]["slots"] == 2
+    assert status["browsers"]["chrome"]["version"].startswith("1") and status["browsers"]["firefox"]["version"]
+
+
+def test_hub_is_published_on_loopback_only_and_nodes_are_hardened(farm_dir):
+    import docker
+
+    client = docker.from_env()
+    try:
+        hub = client.containers.get(f"{NAME}-hub")
+        bindings = hub.attrs["HostConfig"]["PortBindings"]
+        assert bindings == {"4444/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(farm_dir[1])}]}
+        for container in client.containers.list(filters={"label": f"io.github.farm.name={NAME}"}):
+            host = container.attrs["HostConfig"]
+            assert container.attrs["Config"]["User"] == "1200"
+            assert host["CapDrop"] == ["ALL"] and "no-new-privileges" in host["SecurityOpt"]
+            assert not host["Privileged"] and host["NetworkMode"] != "host"
+            assert not any("docker.sock" in (m.get("Source") or "") for m in container.attrs["Mounts"])
+        node = client.containers.get(f"{NAME}-node-chrome-1")
+        assert node.exec_run("id -un").output.decode().strip() == "seluser"
+        assert node.attrs["HostConfig"]["ShmSize"] == 2 * 1024**3
+    finally:
+        client.close()
+
+
+def test_up_again_with_same_config_changes_nothing(farm_dir, cli_in):
+    code, out, _ = cli_in(farm_dir[0])("up", "--browsers", "chrome,firefox")
+    assert code == 0 and "nothing changed" in out
+
+
+def test_scale_up_then_down(farm_dir, cli_in):
+    cli = cli_in(farm_dir[0])
+    code, out, _ = cli("up", "--browsers", "chrome,firefox", "--nodes", "chrome=2,firefox=1")
+    assert code == 0 and "started 1, removed 0" in out
+    assert sorted(n for n in leftovers(NAME) if "-node-" in n) == [
+        f"{NAME}-node-chrome-1",
+        f"{NAME}-node-chrome-2",
+        f"{NAME}-node-firefox-1",
+    ]
+    status = json.loads(cli("status", "--json")[1])
+    assert status["browsers"]["chrome"] == {"nodes": 2, "slots": 4, "busy": 0, "version": status["browsers"]["chrome"]["version"]}
+    code, out, _ = cli("up", "--browsers", "chrome,firefox", "--nodes", "chrome=1,firefox=1")
+    assert code == 0 and "started 0, removed 1" in out
+    status = json.loads(cli("status", "--json")[1])
+    assert status["browsers"]["chrome"]["slots"] == 2 and status["browsers"]["chrome"]["nodes"] == 1
+
+
+def test_down_removes_every_farm_container_and_network(farm_dir, cli_in):
+    assert leftovers(NAME)
+    code, out, _ = cli_in(farm_dir[0])("down")
+    assert code == 0 and f"{NAME}-hub" in out and f"{NAME}-grid" in out
+    assert leftovers(NAME) == []
+    code, out, _ = cli_in(farm_dir[0])("down")
+    assert code == 0 and "nothing to remove" in out

@@ -1,0 +1,135 @@
+"""Config parsing, image choice and Grid status parsing (no Docker, no network)."""
+
+import pytest
+
+from farm.config import FarmConfig, load_config, parse_browsers, parse_counts, parse_images
+from farm.errors import ConfigError, ImageError, UsageError
+from farm.grid import GridStatus, parse_node
+from farm.images import choose_images
+
+
+def test_parse_browsers_is_case_insensitive_and_dedupes():
+    assert parse_browsers("Chrome, firefox,chrome") == ("chrome", "firefox")
+
+
+def test_unknown_browser_lists_known_ones():
+    with pytest.raises(UsageError, match="unknown browser 'safari': choose from chrome, firefox, edge"):
+        parse_browsers("chrome,safari")
+
+
+@pytest.mark.parametrize("text", ["chrome", "chrome=two", "chrome:2", "=3"])
+def test_malformed_nodes(text):
+    with pytest.raises(UsageError, match="malformed --nodes entry"):
+        parse_counts(text)
+
+
+def test_nodes_parsed():
+    assert parse_counts("chrome=2, firefox=0") == {"chrome": 2, "firefox": 0}
+
+
+@pytest.mark.parametrize("ref", ["evil;rm -rf /", "a b", "$(id)", "x`y`"])
+def test_image_refs_with_shell_metacharacters_are_refused(ref):
+    with pytest.raises(UsageError, match="not a valid image reference"):
+        parse_images(f"chrome={ref}")
+
+
+def test_config_file_values_and_flag_overrides(tmp_path):
+    (tmp_path / "farm.toml").write_text('browsers = ["firefox"]\nmax_sessions = 3\n[nodes]\nfirefox = 2\n')
+    config = load_config(tmp_path, max_sessions=4)
+    assert config.browsers == ("firefox",) and config.max_sessions == 4 and config.node_count("firefox") == 2
+
+
+def test_pyproject_tool_farm_table(tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n[tool.farm]\nhub_port = 4555\n')
+    assert load_config(tmp_path).grid_url == "http://127.0.0.1:4555"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("max_sesions = 2\n", "unknown key 'max_sesions'"),
+        ('max_sessions = "2"\n', "key 'max_sessions' has the wrong type"),
+        ("offline = 1\n", "key 'offline' has the wrong type"),
+        ("browsers = [\n", "not valid TOML"),
+        ('browsers = ["opera"]\n', "unknown browser 'opera'"),
+        ("max_sessions = 99\n", "max_sessions: 99 must be from 1 to 16"),
+        ('name = "Bad Name!"\n', "name: 'Bad Name!'"),
+        ('[images]\nchrome = "x;y"\n', "not a valid image reference"),
+    ],
+)
+def test_bad_config_names_the_key(tmp_path, content, message):
+    (tmp_path / "farm.toml").write_text(content)
+    with pytest.raises(UsageError, match=message):
+        load_config(tmp_path)
+
+
+def test_config_error_is_a_usage_error():
+    assert issubclass(ConfigError, UsageError)
+
+
+def choose(config, present=(), pullable=()):
+    return choose_images(config, config.browsers, lambda ref: ref in present, lambda ref: ref in pullable)
+
+
+def test_auto_prefers_present_official_then_local_with_a_note():
+    config = FarmConfig(browsers=("chrome",))
+    official = choose(config, present={"selenium/hub:4.48.0", "selenium/node-chrome:4.48.0"})
+    assert official.nodes["chrome"] == "selenium/node-chrome:4.48.0" and not official.notes
+    local = choose(config, present={"farm-local/hub:4.48.0", "farm-local/node-chrome:4.48.0"})
+    assert local.hub == "farm-local/hub:4.48.0" and "using the locally built" in local.notes[0]
+
+
+def test_auto_pulls_when_nothing_is_present():
+    config = FarmConfig(browsers=("chrome",))
+    choice = choose(config, pullable={"selenium/hub:4.48.0", "selenium/node-chrome:4.48.0"})
+    assert choice.hub == "selenium/hub:4.48.0"
+
+
+def test_nothing_available_says_to_build():
+    with pytest.raises(ImageError, match="run `farm images build`"):
+        choose(FarmConfig(browsers=("chrome",)))
+
+
+def test_edge_without_image_names_official_image_and_override():
+    config = FarmConfig(browsers=("edge",), image_set="local")
+    with pytest.raises(ImageError, match=r"selenium/node-edge:4.48.0 cannot be pulled.*--image edge="):
+        choose(config, present={"farm-local/hub:4.48.0"})
+
+
+def test_override_wins():
+    config = FarmConfig(browsers=("edge",), images={"edge": "mirror/node-edge:1"})
+    choice = choose(config, present={"mirror/node-edge:1", "farm-local/hub:4.48.0"})
+    assert choice.nodes["edge"] == "mirror/node-edge:1"
+
+
+def raw_node(browser, slots, busy, availability="UP"):
+    return {
+        "id": f"{browser}-node",
+        "uri": "http://10.0.0.2:5555",
+        "availability": availability,
+        "slots": [
+            {"stereotype": {"browserName": browser, "browserVersion": "1.0"}, "session": {"id": "s"} if i < busy else None}
+            for i in range(slots)
+        ],
+    }
+
+
+def test_grid_status_capacity_and_json_shape():
+    nodes = [
+        parse_node(raw_node("chrome", 2, 1)),
+        parse_node(raw_node("chrome", 2, 0)),
+        parse_node(raw_node("MicrosoftEdge", 1, 0)),
+        parse_node(raw_node("firefox", 4, 0, "DOWN")),
+    ]
+    status = GridStatus("http://127.0.0.1:4444", True, "4.48.0", 3, nodes)
+    assert status.slots() == {"chrome": 4, "edge": 1}
+    assert status.to_json() == {
+        "grid_url": "http://127.0.0.1:4444",
+        "ready": True,
+        "version": "4.48.0",
+        "queue": 3,
+        "browsers": {
+            "chrome": {"nodes": 2, "slots": 4, "busy": 1, "version": "1.0"},
+            "edge": {"nodes": 1, "slots": 1, "busy": 0, "version": "1.0"},
+        },
+    }

@@ -1,0 +1,130 @@
+"""The xdist scheduler against recording mock workers (as in xdist's testing/test_dsession.py)."""
+
+import pytest
+
+from farm.dispatch import IDLE_NAME, LongestFirstScheduling
+from farm.schedule import Plan
+
+
+class MockNode:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.sent: list[int] = []
+        self.shut = False
+
+    def send_runtest_some(self, indices):
+        self.sent.extend(indices)
+
+    def shutdown(self):
+        self.shut = True
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+def make(durations: dict[str, tuple[str, float]], slots: dict[str, int], workers: int):
+    plan = Plan(slots=slots, cells={n: {"browser": b, "test_id": n, "expected": s} for n, (b, s) in durations.items()})
+    collection = [*durations, f"::{IDLE_NAME}"]
+    sched = LongestFirstScheduling(workers, plan)
+    nodes = [MockNode(f"gw{i}") for i in range(workers)]
+    for node in nodes:
+        sched.add_node(node)
+    for node in nodes:
+        sched.add_node_collection(node, collection)
+    return sched, nodes, collection
+
+
+def running(sched, collection):
+    return {node.name: collection[i] for node, i in sched.running.items() if i is not None}
+
+
+def test_first_dispatch_is_longest_first_with_idle_sentinel():
+    sched, nodes, collection = make({"a": ("chrome", 1), "b": ("chrome", 9), "c": ("chrome", 5)}, {"chrome": 2}, 2)
+    sched.schedule()
+    idle = collection.index(f"::{IDLE_NAME}")
+    assert nodes[0].sent == [collection.index("b"), idle]
+    assert nodes[1].sent == [collection.index("c"), idle]
+    assert not sched.tests_finished and sched.has_pending
+
+
+def test_per_browser_slot_limit_holds_back_cells():
+    cells = {"f1": ("firefox", 9), "f2": ("firefox", 8), "c1": ("chrome", 1)}
+    sched, nodes, collection = make(cells, {"firefox": 1, "chrome": 1}, 3)
+    sched.schedule()
+    assert sorted(running(sched, collection).values()) == ["c1", "f1"]  # f2 waits for firefox's slot
+    assert nodes[2].sent == []
+
+
+def test_freed_slot_takes_longest_pending_of_a_free_browser():
+    cells = {"f1": ("firefox", 9), "f2": ("firefox", 8), "c1": ("chrome", 1), "c2": ("chrome", 0.5)}
+    sched, nodes, collection = make(cells, {"firefox": 1, "chrome": 1}, 2)
+    sched.schedule()
+    chrome_node = next(n for n in nodes if collection[sched.running[n]] == "c1")
+    sched.mark_test_complete(chrome_node, collection.index("c1"))
+    assert collection[sched.running[chrome_node]] == "c2"  # f2 is longer, but firefox's slot is busy
+
+
+def test_workers_shut_down_once_nothing_is_pending_and_finish():
+    sched, nodes, collection = make({"a": ("chrome", 2), "b": ("chrome", 1)}, {"chrome": 2}, 3)
+    sched.schedule()
+    assert nodes[2].shut and not nodes[0].shut  # nothing left for the third worker
+    for node in nodes[:2]:
+        sched.mark_test_complete(node, sched.running[node])
+    assert all(n.shut for n in nodes)
+    assert sched.tests_finished
+    for node in nodes:
+        assert sched.remove_node(node) is None
+
+
+def test_idle_completion_does_not_free_a_slot():
+    sched, nodes, collection = make({"a": ("chrome", 2), "b": ("chrome", 1), "c": ("chrome", 1)}, {"chrome": 1}, 2)
+    sched.schedule()
+    first = next(n for n in nodes if sched.running[n] is not None)
+    sched.mark_test_complete(first, sched.running[first])
+    sched.mark_test_complete(first, collection.index(f"::{IDLE_NAME}"))
+    assert sum(1 for i in sched.running.values() if i is not None) == 1
+
+
+def test_crashed_worker_returns_its_cell_and_frees_the_slot():
+    sched, nodes, collection = make({"a": ("chrome", 2), "b": ("chrome", 1)}, {"chrome": 1}, 2)
+    sched.schedule()
+    victim = next(n for n in nodes if sched.running[n] is not None)
+    assert sched.remove_node(victim) == "a"
+    replacement = MockNode("gw9")
+    sched.add_node(replacement)
+    sched.add_node_collection(replacement, collection)
+    sched.schedule()
+    assert "b" in running(sched, collection).values()
+
+
+def test_requeued_cell_runs_again():
+    sched, nodes, collection = make({"a": ("chrome", 2)}, {"chrome": 1}, 1)
+    sched.schedule()
+    sched.mark_test_complete(nodes[0], collection.index("a"))
+    assert sched.tests_finished
+    sched.finished_nodes.clear()
+    sched.mark_test_pending("a")
+    assert running(sched, collection) == {"gw0": "a"}
+
+
+def test_collection_mismatch_is_an_error():
+    plan = Plan(slots={"chrome": 1}, cells={"a": {"browser": "chrome", "expected": 1.0}})
+    sched = LongestFirstScheduling(2, plan)
+    one, two = MockNode("gw0"), MockNode("gw1")
+    sched.add_node(one)
+    sched.add_node(two)
+    sched.add_node_collection(one, ["a", f"::{IDLE_NAME}"])
+    sched.schedule()
+    with pytest.raises(RuntimeError, match="different set of tests"):
+        sched.add_node_collection(two, ["b", f"::{IDLE_NAME}"])
+
+
+def test_collection_stays_complete_after_a_worker_leaves():
+    sched, nodes, collection = make({"a": ("chrome", 3), "b": ("chrome", 2), "c": ("chrome", 1)}, {"chrome": 2}, 2)
+    sched.schedule()
+    sched.mark_test_complete(nodes[0], sched.running[nodes[0]])
+    sched.mark_test_complete(nodes[0], sched.running[nodes[0]])
+    assert nodes[0].shut
+    sched.remove_node(nodes[0])
+    sched.mark_test_complete(nodes[1], sched.running[nodes[1]])
+    assert nodes[1].shut and sched.tests_finished

@@ -1,0 +1,112 @@
+"""Duration history store and folding pytest reports into cell results (pure logic)."""
+
+import json
+
+import pytest
+
+from farm import history
+from farm.matrix import Cell, base_test_id
+from farm.results import CellState, read_cells, summarize
+
+
+def test_history_round_trip_and_atomic_file(tmp_path):
+    path = tmp_path / "history.json"
+    history.save(path, {("t::a", "chrome"): 1.23456, ("t::a", "firefox"): 2.0})
+    assert history.load(path) == {("t::a", "chrome"): 1.235, ("t::a", "firefox"): 2.0}
+    assert [p.name for p in tmp_path.iterdir()] == ["history.json"]
+
+
+@pytest.mark.parametrize("content", ["{not json", '{"format": "other"}', '{"format": "farm-history/1", "durations": [{"test": 1}]}', "[]"])
+def test_corrupt_history_warns_and_falls_back(tmp_path, content):
+    path = tmp_path / "history.json"
+    path.write_text(content)
+    with pytest.warns(history.HistoryWarning, match="using estimates"):
+        assert history.load(path) == {}
+
+
+def test_missing_history_is_empty(tmp_path):
+    assert history.load(tmp_path / "none.json") == {}
+
+
+def test_merge_smooths_and_drops_removed_tests():
+    old = {("a", "chrome"): 10.0, ("gone", "chrome"): 5.0}
+    merged = history.merge(old, {("a", "chrome"): 20.0, ("b", "firefox"): 3.0}, present_tests={"a", "b"})
+    assert merged == {("a", "chrome"): 15.0, ("b", "firefox"): 3.0}
+
+
+def fold(*reports):
+    state = CellState()
+    done = False
+    for when, outcome, props in reports:
+        done = state.add(when, outcome, 1.0, props)
+    return done, state
+
+
+def test_passed_cell():
+    done, state = fold(("setup", "passed", {}), ("call", "passed", {}), ("teardown", "passed", {"farm": {"browser": "chrome"}}))
+    assert done and state.status() == "passed" and state.result("x").browser == "chrome"
+    assert state.result("x").duration == 3.0
+
+
+def test_assertion_in_call_is_failed_other_errors_broken():
+    product = {"farm_failure": {"kind": "product", "message": "AssertionError"}}
+    test_error = {"farm_failure": {"kind": "test", "message": "NoSuchElementException"}}
+    assert fold(("setup", "passed", {}), ("call", "failed", product), ("teardown", "passed", {}))[1].status() == "failed"
+    assert fold(("setup", "passed", {}), ("call", "failed", test_error), ("teardown", "passed", {}))[1].status() == "broken"
+    assert fold(("setup", "failed", product), ("teardown", "passed", {}))[1].status() == "broken"
+
+
+def test_skipped_cell():
+    assert fold(("setup", "skipped", {}), ("teardown", "passed", {}))[1].status() == "skipped"
+
+
+def test_rerun_counts_attempts_and_keeps_final_outcome():
+    failure = {"farm_failure": {"kind": "product", "message": "x"}}
+    done, state = fold(
+        ("setup", "passed", {}),
+        ("call", "rerun", failure),
+        ("teardown", "passed", {}),
+        ("setup", "passed", {}),
+        ("call", "passed", {}),
+        ("teardown", "passed", {}),
+    )
+    assert done and state.status() == "passed" and state.attempts == 2
+
+
+def test_worker_crash_is_broken_infrastructure():
+    done, state = fold(("???", "failed", {}))
+    result = state.result("t.py::x[chrome]")
+    assert done and result.status == "broken" and result.failure_kind == "infrastructure"
+
+
+def test_read_cells_skips_a_torn_last_line(tmp_path):
+    path = tmp_path / "cells.jsonl"
+    _, state = fold(("setup", "passed", {}), ("teardown", "passed", {}))
+    line = json.dumps(state.result("a").__dict__)
+    path.write_text(line + "\n" + line[:20])
+    assert [r.nodeid for r in read_cells(path)] == ["a"]
+
+
+def test_summary_counts_not_run_and_makespans():
+    _, state = fold(
+        ("setup", "passed", {"farm": {"start": 100.0}}),
+        ("teardown", "passed", {"farm": {"stop": 104.0, "browser": "chrome", "test_id": "a"}}),
+    )
+    done = state.result("a[chrome]")
+    planned = [Cell("a[chrome]", "a", "chrome"), Cell("b[chrome]", "b", "chrome")]
+    summary = summarize([done], planned, {"chrome": 1}, predicted=5.0)
+    assert summary["counts"]["passed"] == 1 and summary["not_run"] == ["b[chrome]"]
+    assert summary["makespan"] == {"predicted": 5.0, "actual": 4.0, "lower_bound": 2.0}
+
+
+@pytest.mark.parametrize(
+    ("nodeid", "ids", "index", "expected"),
+    [
+        ("t.py::test[chrome]", ["chrome"], 0, "t.py::test"),
+        ("t.py::test[chrome-1]", ["chrome", "1"], 0, "t.py::test[1]"),
+        ("t.py::test[a-b-firefox]", ["a-b", "firefox"], 1, "t.py::test[a-b]"),
+        ("t.py::test", [], -1, "t.py::test"),
+    ],
+)
+def test_base_test_id(nodeid, ids, index, expected):
+    assert base_test_id(nodeid, ids, index) == expected
