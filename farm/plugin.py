@@ -131,12 +131,12 @@ class MatrixPlugin:
     def browser_name(self, request: pytest.FixtureRequest) -> str:
         browser = str(getattr(request, "param", self.browsers[0]))
         os.environ["FARM_BROWSER"] = browser
-        allure.dynamic.label("browser", browser)
         return browser
 
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
         if "browser_name" in metafunc.fixturenames:
-            metafunc.parametrize("browser_name", self.browsers, ids=list(self.browsers))
+            # indirect, so the fixture body runs: it sets the Allure label and FARM_BROWSER
+            metafunc.parametrize("browser_name", self.browsers, ids=list(self.browsers), indirect=True)
 
     def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
         if self.plan is not None:
@@ -157,12 +157,28 @@ class MatrixPlugin:
         item.stash[CELL_KEY] = {"test_id": cell.test_id, "browser": cell.browser, "worker": self.worker_id}
         return None
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        """Label every attempt's Allure result (reruns get new ones), skipped cells included."""
+        allure.dynamic.label("browser", item.stash[CELL_KEY]["browser"])
+
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> LongestFirstScheduling | None:
         if self.plan is None:
             return None
         from xdist.workermanage import parse_tx_spec_config
 
         return LongestFirstScheduling(len(parse_tx_spec_config(config)), self.plan, log)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """Controller: drop the idle sentinel's results, which allure-pytest writes like any item's."""
+        alluredir = getattr(session.config.option, "allure_report_dir", None)
+        if self.plan is None or self.worker_id or not alluredir:
+            return
+        for path in Path(alluredir).glob("*-result.json"):
+            with contextlib.suppress(OSError, ValueError):
+                if json.loads(path.read_text(encoding="utf-8")).get("name") == IDLE_NAME:
+                    path.unlink()
 
     # the browser session ---------------------------------------------------------------------
     @pytest.fixture
@@ -189,6 +205,7 @@ class MatrixPlugin:
         info = item.stash.setdefault(CELL_KEY, {})
         if call.when == "setup":
             info["start"] = call.start
+            info.pop("screenshot", None)  # a rerun starts clean; earlier attempts keep theirs in Allure
         if report.failed and call.excinfo is not None:
             report.user_properties.append(("farm_failure", {"kind": failure_kind(call.excinfo), "message": call.excinfo.exconly()[:500]}))
             self._capture(item, info)

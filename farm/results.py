@@ -53,7 +53,10 @@ class CellState:
     def add(self, when: str, outcome: str, duration: float, props: Mapping[str, Any]) -> bool:
         """Fold one report in; True when the cell is complete (its last teardown, or a crash)."""
         self.duration += duration
+        first_start = self.info.get("start")
         self.info.update(props.get("farm", {}))
+        if first_start:  # a rerun's start must not hide the time the first attempt took
+            self.info["start"] = first_start
         if outcome == "rerun":
             self.rerun = True
         elif outcome == "failed":
@@ -68,6 +71,7 @@ class CellState:
             return False
         if self.rerun and when == "teardown":
             self.rerun, self.failures, self.skipped = False, [], False
+            self.info.pop("screenshot", None)  # evidence of the failed attempt stays in Allure
             self.attempts += 1
             return False
         return True

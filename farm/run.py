@@ -246,6 +246,10 @@ def run_matrix(config: FarmConfig, options: TestOptions, progress: Progress) -> 
             ]
             if options.timeout:
                 run_args += ["--timeout", str(options.timeout)]
+                if options.reruns:
+                    # pytest-timeout arms its timer once per protocol, and rerunfailures runs the
+                    # attempts inside it: time each call instead, or a rerun would have no timeout.
+                    run_args += ["-o", "timeout_func_only=true"]
             if options.reruns:
                 run_args += ["--reruns", str(options.reruns)]
             code = run_pytest(run_args, plan, results_dir, progress)

@@ -60,7 +60,7 @@ def test_engine_unreachable_says_how_to_start_one(farm):
 
 
 def test_port_already_taken(farm):
-    name, cli, directory = farm
+    _name, cli, _directory = farm
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         sock.listen()

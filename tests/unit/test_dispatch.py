@@ -65,7 +65,7 @@ def test_freed_slot_takes_longest_pending_of_a_free_browser():
 
 
 def test_workers_shut_down_once_nothing_is_pending_and_finish():
-    sched, nodes, collection = make({"a": ("chrome", 2), "b": ("chrome", 1)}, {"chrome": 2}, 3)
+    sched, nodes, _collection = make({"a": ("chrome", 2), "b": ("chrome", 1)}, {"chrome": 2}, 3)
     sched.schedule()
     assert nodes[2].shut and not nodes[0].shut  # nothing left for the third worker
     for node in nodes[:2]:
@@ -120,7 +120,7 @@ def test_collection_mismatch_is_an_error():
 
 
 def test_collection_stays_complete_after_a_worker_leaves():
-    sched, nodes, collection = make({"a": ("chrome", 3), "b": ("chrome", 2), "c": ("chrome", 1)}, {"chrome": 2}, 2)
+    sched, nodes, _collection = make({"a": ("chrome", 3), "b": ("chrome", 2), "c": ("chrome", 1)}, {"chrome": 2}, 2)
     sched.schedule()
     sched.mark_test_complete(nodes[0], sched.running[nodes[0]])
     sched.mark_test_complete(nodes[0], sched.running[nodes[0]])

@@ -1,0 +1,148 @@
+"""`farm test` on a real grid: statuses per browser, Allure results, screenshots, summary, exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from farm.cli import main
+from tests.conftest import free_port, write_config
+
+pytestmark = pytest.mark.integration
+NAME = "farm-it-test"
+MIXED = Path(__file__).parent / "suites" / "mixed"
+EXPECTED = {
+    "test_passes": "passed",
+    "test_fails_an_assertion": "failed",
+    "test_errors": "broken",
+    "test_skipped": "skipped",
+    "test_hangs": "broken",
+    "test_flaky_passes_on_rerun": "passed",
+}
+
+
+@pytest.fixture(scope="module")
+def farm_dir(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("farm")
+    write_config(directory, NAME, free_port())
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(directory)
+        assert main(["up", "--browsers", "chrome,firefox"]) == 0
+    yield directory
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(directory)
+        main(["down"])
+
+
+@pytest.fixture(scope="module")
+def mixed_run(farm_dir):
+    """One run of the mixed suite; later tests read what it wrote."""
+    results = farm_dir / "reports" / "mixed"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(farm_dir)
+        code = main(["test", str(MIXED), "--browsers", "chrome,firefox", "--results-dir", str(results), "--timeout", "8", "--reruns", "1"])
+    return code, results
+
+
+def test_exit_status_is_1_when_cells_fail(mixed_run):
+    assert mixed_run[0] == 1
+
+
+def test_summary_has_the_right_status_per_cell_and_browser(mixed_run):
+    summary = json.loads((mixed_run[1] / "summary.json").read_text())
+    statuses = {(c["test_id"].split("::")[-1], c["browser"]): c["status"] for c in summary["cells"]}
+    assert statuses == {(test, browser): status for test, status in EXPECTED.items() for browser in ("chrome", "firefox")}
+    assert summary["total"] == 12 and summary["not_run"] == []
+    by_id = {(c["test_id"].split("::")[-1], c["browser"]): c for c in summary["cells"]}
+    assert by_id[("test_hangs", "chrome")]["failure_kind"] == "infrastructure" and "Timeout" in by_id[("test_hangs", "chrome")]["message"]
+    assert by_id[("test_fails_an_assertion", "firefox")]["failure_kind"] == "product"
+    assert by_id[("test_flaky_passes_on_rerun", "chrome")]["attempts"] == 2
+    for cell in summary["cells"]:
+        assert cell["stop"] >= cell["start"] > 0 and cell["worker"].startswith("gw")
+        if cell["status"] != "skipped":
+            assert cell["node"].startswith("http://") and cell["browser_version"]
+    makespan = summary["makespan"]
+    assert makespan["actual"] >= makespan["lower_bound"] > 0 and makespan["predicted"] > 0
+
+
+def test_every_failed_or_broken_cell_has_a_png_screenshot(mixed_run):
+    summary = json.loads((mixed_run[1] / "summary.json").read_text())
+    for cell in summary["cells"]:
+        if cell["status"] in ("failed", "broken"):
+            assert Path(cell["screenshot"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", cell["nodeid"]
+        else:
+            assert cell["screenshot"] == ""
+
+
+def allure_results(results: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in (results / "allure-results").glob("*-result.json")]
+
+
+def test_allure_results_keep_browsers_apart_and_attach_failure_evidence(mixed_run):
+    results = allure_results(mixed_run[1])
+    final = {}
+    for result in results:
+        browser = next(label["value"] for label in result["labels"] if label["name"] == "browser")
+        assert {"name": "browser_name", "value": repr(browser)} in result["parameters"]
+        final.setdefault((result["name"].split("[")[0], browser), []).append(result)
+    assert set(final) == {(test, browser) for test in EXPECTED for browser in ("chrome", "firefox")}
+    # Same test on two browsers: different history ids, so Allure never shows one as a retry of the other.
+    assert len({r["historyId"] for r in results}) == 12
+    flaky = final[("test_flaky_passes_on_rerun", "chrome")]
+    assert sorted(r["status"] for r in flaky) == ["failed", "passed"]  # every attempt kept
+    for (test, _), attempts in final.items():
+        last = max(attempts, key=lambda r: r["stop"])
+        # allure-pytest grades pytest-timeout's `Failed: Timeout` as failed; farm's summary says broken
+        assert last["status"] == ("failed" if test == "test_hangs" else EXPECTED[test])
+        if EXPECTED[test] in ("failed", "broken"):
+            names = {a["name"]: a for a in last.get("attachments", [])}
+            assert names["screenshot"]["type"] == "image/png"
+            assert (mixed_run[1] / "allure-results" / names["screenshot"]["source"]).read_bytes()[:4] == b"\x89PNG"
+            assert "page source" in names
+
+
+def test_junit_xml_and_history_are_written(mixed_run, farm_dir):
+    assert "<testsuite" in (mixed_run[1] / "junit.xml").read_text()
+    history = json.loads((farm_dir / "reports" / "history.json").read_text())
+    learned = {(e["test"].split("::")[-1], e["browser"]) for e in history["durations"]}
+    assert ("test_passes", "firefox") in learned and ("test_hangs", "chrome") not in learned
+
+
+def run(farm_dir, capsys, *args: str) -> tuple[int, str]:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(farm_dir)
+        capsys.readouterr()
+        code = main(["test", *args])
+    return code, capsys.readouterr().err
+
+
+def test_missing_path_is_a_usage_error(farm_dir, capsys):
+    code, err = run(farm_dir, capsys, str(MIXED / "nope.py"))
+    assert code == 2 and "does not exist" in err
+
+
+def test_no_tests_collected_exits_5(farm_dir, capsys):
+    code, err = run(farm_dir, capsys, str(MIXED), "-k", "no_test_matches_this")
+    assert code == 5 and "no tests collected" in err
+
+
+def test_unknown_browser_is_a_usage_error(farm_dir, capsys):
+    code, err = run(farm_dir, capsys, str(MIXED), "--browsers", "lynx")
+    assert code == 2 and "unknown browser 'lynx'" in err
+
+
+def test_unreachable_grid_exits_3(farm_dir, capsys):
+    code, err = run(farm_dir, capsys, str(MIXED), "--grid-url", f"http://127.0.0.1:{free_port()}")
+    assert code == 3 and "unreachable" in err
+
+
+def test_browser_without_slots_fails_at_once(farm_dir, capsys):
+    code, err = run(farm_dir, capsys, str(MIXED), "--browsers", "chrome,edge")
+    assert code == 3 and "no slots for edge" in err
+
+
+def test_failed_starts_leave_no_results_folder(farm_dir):
+    runs = [p for p in (farm_dir / "reports").iterdir() if p.name.startswith("run-")]
+    assert runs == []
