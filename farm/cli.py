@@ -16,6 +16,7 @@ from rich.table import Table
 
 from farm import farm as farm_api
 from farm import images as images_api
+from farm import report as report_api
 from farm.config import FarmConfig, load_config, parse_browsers, parse_counts, parse_images
 from farm.engine import Engine
 from farm.errors import ExitCode, FarmError
@@ -188,6 +189,7 @@ def matrix_table(outcome: RunOutcome) -> Table:
 @click.option("--shard", default=None, help="Run only part I of N of the matrix, e.g. 2/4.")
 @click.option("--base-url", default=None, help="Use this running application instead of serving the suite's app/.")
 @click.option("--app-dir", default=None, help="Serve this folder as the application under test.")
+@click.option("--no-report", is_flag=True, help="Do not generate the Allure report at the end.")
 @name_option
 def test_command(
     paths: tuple[str, ...],
@@ -201,6 +203,7 @@ def test_command(
     shard: str | None,
     base_url: str | None,
     app_dir: str | None,
+    no_report: bool,
     name: str | None,
 ) -> int:
     """Run every selected test on every selected browser, longest expected first."""
@@ -230,7 +233,36 @@ def test_command(
         markup=False,
     )
     stdout.print(f"summary: {outcome.results_dir / 'summary.json'}", markup=False)
+    if not no_report:
+        try:
+            with reporting("farm report") as progress:
+                report = report_api.build(
+                    [outcome.results_dir], outcome.results_dir / "report", Path(config.reports_dir), progress=progress
+                )
+            stdout.print(f"report: {report / 'index.html'} (serve it with `farm report {outcome.results_dir} --open`)", markup=False)
+        except FarmError as exc:  # the run's verdict stands; say why there is no report
+            stderr.print(f"farm: warning: no report: {exc}", markup=False, soft_wrap=True)
     return outcome.exit_code
+
+
+@app.command("report")
+@click.argument("results", nargs=-1)
+@click.option("--output", default=None, help="Report folder (default: reports/report).")
+@click.option("--history", "history", default=None, help="Carry trends from this history folder (e.g. restored from a CI cache).")
+@click.option("--single-file", is_flag=True, help="One self-contained HTML file that opens from file://.")
+@click.option("--open", "open_report", is_flag=True, help="Serve the report on 127.0.0.1 and print its URL.")
+def report_command(results: tuple[str, ...], output: str | None, history: str | None, single_file: bool, open_report: bool) -> int:
+    """Generate one Allure report from result folders (default: the latest run)."""
+    config = config_from()
+    reports_dir = Path(config.reports_dir)
+    folders = [Path(r) for r in results] or [report_api.latest_run(reports_dir)]
+    target = Path(output) if output else reports_dir / "report"
+    with reporting("farm report") as progress:
+        report_api.build(folders, target, reports_dir, Path(history) if history else None, single_file, progress)
+    stdout.print(f"report: {target / 'index.html'} from {len(folders)} result folder(s)", markup=False)
+    if open_report:
+        report_api.serve_until_interrupted(target, lambda line: stdout.print(line, markup=False))
+    return ExitCode.OK
 
 
 @images.command("build")

@@ -138,16 +138,28 @@ class MatrixPlugin:
             # indirect, so the fixture body runs: it sets the Allure label and FARM_BROWSER
             metafunc.parametrize("browser_name", self.browsers, ids=list(self.browsers), indirect=True)
 
+    @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+        """Last, after -k/-m: keep the plan's cells (a shard), label them, append the idle sentinel."""
         if self.plan is not None:
-            keep = [item for item in items if item.nodeid in self.plan.cells]
             dropped = [item for item in items if item.nodeid not in self.plan.cells]
             if dropped:
                 config.hook.pytest_deselected(items=dropped)
-            items[:] = [*keep, IdleItem.from_parent(session, name=IDLE_NAME)]
-        collect = config.getoption("farm_collect")
+            items[:] = [item for item in items if item.nodeid in self.plan.cells]
+        for item in items:
+            # Markers, not dynamic labels: every attempt (reruns) and skipped cells carry them.
+            # The browser as parent suite lets a reader look at one browser at a time.
+            browser = cell_of(item).browser
+            item.add_marker(pytest.mark.allure_label(browser, label_type="browser"))
+            item.add_marker(pytest.mark.allure_label(browser, label_type="parentSuite"))
+        if self.plan is not None:
+            items.append(IdleItem.from_parent(session, name=IDLE_NAME))
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        collect = self.config.getoption("farm_collect")
         if collect:
-            Path(collect).write_text(json.dumps([cell_of(i).__dict__ for i in items if not isinstance(i, IdleItem)]), encoding="utf-8")
+            cells = [cell_of(i).__dict__ for i in session.items if not isinstance(i, IdleItem)]
+            Path(collect).write_text(json.dumps(cells), encoding="utf-8")
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
@@ -156,11 +168,6 @@ class MatrixPlugin:
         cell = cell_of(item)
         item.stash[CELL_KEY] = {"test_id": cell.test_id, "browser": cell.browser, "worker": self.worker_id}
         return None
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_setup(self, item: pytest.Item) -> None:
-        """Label every attempt's Allure result (reruns get new ones), skipped cells included."""
-        allure.dynamic.label("browser", item.stash[CELL_KEY]["browser"])
 
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> LongestFirstScheduling | None:
         if self.plan is None:

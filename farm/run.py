@@ -28,6 +28,7 @@ from farm.errors import ExitCode, GridError, NoTestsError, UsageError
 from farm.farm import APP_HOST_ALIAS, Farm
 from farm.grid import GridClient
 from farm.matrix import Cell
+from farm.report import write_run_files
 from farm.results import CellResult, read_cells, summarize, write_json_atomic
 from farm.schedule import Plan, expected_durations, shard
 
@@ -253,6 +254,7 @@ def run_matrix(config: FarmConfig, options: TestOptions, progress: Progress) -> 
             if options.reruns:
                 run_args += ["--reruns", str(options.reruns)]
             code = run_pytest(run_args, plan, results_dir, progress)
+            served_base_url = base_url
     except BaseException:
         if not (results_dir / "cells.jsonl").exists():
             with contextlib.suppress(OSError):
@@ -263,7 +265,13 @@ def run_matrix(config: FarmConfig, options: TestOptions, progress: Progress) -> 
     results = _complete(read_cells(results_dir / "cells.jsonl"), cells)
     summary = summarize(results, cells, slots, plan.predicted_makespan)
     summary["pytest_exit"] = code
+    summary["base_url"] = served_base_url
+    try:
+        summary["grid"] = client.status().to_json()
+    except GridError:
+        summary["grid"] = {"grid_url": client.url}
     write_json_atomic(results_dir / "summary.json", summary)
+    write_run_files(results_dir / "allure-results", summary, summary["grid"], served_base_url)
     history_store.save(
         history_path, history_store.merge(history_store.load(history_path), measured_durations(results), {c.test_id for c in cells})
     )

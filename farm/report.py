@@ -1,0 +1,209 @@
+"""One Allure report for one or more result folders (a run, or every job of a CI browser matrix).
+
+Generation is Allure's own (allure-commandline, pinned and installed from npm by scripts/setup);
+farm only stages the inputs: the results of every folder, one merged environment and executor, the
+categories that split product failures from infrastructure, and the previous report's history so
+trends grow run after run. The new report replaces the old one only once it is complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from farm import __version__
+from farm.errors import ReportError
+from farm.images import cache_dir
+from farm.report_files import (
+    CATEGORIES,
+    environment_for_run,
+    executor_from_env,
+    executors_as_environment,
+    from_properties,
+    merge_environments,
+    to_properties,
+)
+
+ALLURE_VERSION = "2.46.1"
+FIXED_FILES = ("environment.properties", "executor.json", "categories.json")
+Progress = Callable[[str], None]
+
+
+def find_generator() -> str:
+    """The Allure command line: FARM_ALLURE, the one scripts/setup installs, or `allure` on PATH."""
+    candidates = [
+        os.environ.get("FARM_ALLURE", ""),
+        str(cache_dir() / f"allure-{ALLURE_VERSION}" / "node_modules" / ".bin" / "allure"),
+        shutil.which("allure") or "",
+    ]
+    for candidate in candidates:
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    raise ReportError(
+        f"the Allure generator is not installed; run `scripts/setup` (it installs allure-commandline@{ALLURE_VERSION} from npm) or set FARM_ALLURE"
+    )
+
+
+def allure_results_in(folder: Path) -> Path:
+    """Accept a run folder (with allure-results/ inside) or an allure-results folder itself."""
+    if not folder.exists():
+        raise ReportError(f"results folder {folder} does not exist")
+    inner = folder / "allure-results"
+    results = inner if inner.is_dir() else folder
+    if not results.is_dir() or not any(results.iterdir()):
+        raise ReportError(f"results folder {folder} is empty; run `farm test` first")
+    if not any(results.glob("*-result.json")):
+        raise ReportError(f"{folder} holds no Allure results (*-result.json); give a farm run folder or an allure-results folder")
+    return results
+
+
+def latest_run(reports_dir: Path) -> Path:
+    runs = sorted((p for p in reports_dir.glob("run-*") if (p / "allure-results").is_dir()), key=lambda p: p.stat().st_mtime)
+    if not runs:
+        raise ReportError(f"no runs under {reports_dir}; run `farm test` first or name a results folder")
+    return runs[-1]
+
+
+def write_run_files(results: Path, summary: Mapping[str, Any], grid: Mapping[str, Any], base_url: str) -> None:
+    """A run's own environment, executor and categories, written next to its results."""
+    results.mkdir(parents=True, exist_ok=True)
+    (results / "environment.properties").write_text(
+        to_properties(environment_for_run(summary, grid, __version__, base_url)), encoding="utf-8"
+    )
+    (results / "executor.json").write_text(json.dumps(executor_from_env(os.environ, socket.gethostname())), encoding="utf-8")
+    (results / "categories.json").write_text(json.dumps(CATEGORIES, indent=1), encoding="utf-8")
+
+
+def _job_name(results: Path, taken: set[str]) -> str:
+    base = results.parent.name if results.name == "allure-results" else results.name
+    name, n = base, 1
+    while name in taken:
+        n += 1
+        name = f"{base}-{n}"
+    taken.add(name)
+    return name
+
+
+def stage(folders: list[Path], staging: Path, history: Path | None) -> None:
+    """Copy every job's results into one folder with merged environment and executor files."""
+    staging.mkdir(parents=True)
+    environments: list[tuple[str, dict[str, str]]] = []
+    executors: list[tuple[str, dict[str, Any]]] = []
+    taken: set[str] = set()
+    for results in folders:
+        job = _job_name(results, taken)
+        for item in results.iterdir():
+            if item.is_file() and item.name not in FIXED_FILES:
+                shutil.copy2(item, staging / item.name)  # result and attachment names are uuids: no clashes
+        env_file, executor_file = results / "environment.properties", results / "executor.json"
+        environments.append((job, from_properties(env_file.read_text(encoding="utf-8")) if env_file.exists() else {}))
+        if executor_file.exists():
+            with contextlib.suppress(ValueError):
+                executors.append((job, json.loads(executor_file.read_text(encoding="utf-8"))))
+    env = merge_environments(environments) if len(environments) > 1 else dict(environments[0][1])
+    if len(executors) > 1:
+        env.update(executors_as_environment(executors))
+    (staging / "environment.properties").write_text(to_properties(env), encoding="utf-8")
+    if executors:
+        executor = dict(executors[0][1])
+        if len(executors) > 1:
+            executor["buildName"] = f"{executor.get('buildName', '')} (+{len(executors) - 1} more jobs)".strip()
+        (staging / "executor.json").write_text(json.dumps(executor), encoding="utf-8")
+    (staging / "categories.json").write_text(json.dumps(CATEGORIES, indent=1), encoding="utf-8")
+    if history is not None and history.is_dir():
+        shutil.copytree(history, staging / "history")
+
+
+def generate(
+    folders: list[Path], output: Path, history: Path | None, single_file: bool = False, progress: Progress = lambda _m: None
+) -> Path:
+    """Stage, run Allure, then swap the new report in; on any failure the old report stays."""
+    results = [allure_results_in(folder) for folder in folders]
+    generator = find_generator()
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        workdir = Path(tempfile.mkdtemp(prefix=".farm-report-", dir=output.parent))
+    except OSError as exc:
+        raise ReportError(f"output folder {output} is not writable ({exc.strerror}); choose another with --output") from exc
+    try:
+        stage(results, workdir / "results", history)
+        progress(f"generating the Allure report from {len(results)} result folder(s)")
+        command = [generator, "generate", str(workdir / "results"), "-o", str(workdir / "report"), "--clean"]
+        if single_file:
+            command.append("--single-file")
+        proc = subprocess.run(command, capture_output=True, text=True)
+        if proc.returncode != 0 or not (workdir / "report" / "index.html").exists():
+            last = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+            raise ReportError(f"Allure could not generate the report (exit {proc.returncode}): {last[0]}")
+        _swap_in(workdir / "report", output)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return output
+
+
+def _swap_in(new: Path, output: Path) -> None:
+    old = output.with_name(output.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    try:
+        if output.exists():
+            output.rename(old)
+        new.rename(output)
+    except OSError as exc:
+        if old.exists() and not output.exists():
+            old.rename(output)
+        raise ReportError(f"output folder {output} is not writable ({exc.strerror}); the previous report is unchanged") from exc
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def keep_history(report: Path, history: Path) -> None:
+    """Save the report's history (trends, per-test history) for the next report to carry on."""
+    source = report / "history"
+    if not source.is_dir():
+        return
+    tmp = history.with_name(history.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(source, tmp)
+    shutil.rmtree(history, ignore_errors=True)
+    tmp.rename(history)
+
+
+def build(
+    folders: list[Path],
+    output: Path,
+    reports_dir: Path,
+    history: Path | None = None,
+    single_file: bool = False,
+    progress: Progress = lambda _m: None,
+) -> Path:
+    """`farm report`: generate from `folders` carrying history from `history` (default: the last report's)."""
+    kept = reports_dir / "allure-history"
+    generate(folders, output, history or kept, single_file, progress)
+    keep_history(output, kept)
+    return output
+
+
+def serve_until_interrupted(report: Path, announce: Callable[[str], None]) -> None:
+    """`--open`: serve the report on 127.0.0.1 (Allure's pages need HTTP) until Ctrl-C."""
+    import time
+    import webbrowser
+
+    from farm.appserver import serve
+
+    with serve(report, "127.0.0.1") as port:
+        url = f"http://127.0.0.1:{port}/"
+        announce(f"serving the report at {url} (Ctrl-C to stop)")
+        if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+            webbrowser.open(url)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
