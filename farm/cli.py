@@ -22,7 +22,7 @@ from farm.engine import Engine
 from farm.errors import ExitCode, FarmError
 from farm.grid import GridClient, GridStatus
 from farm.progress import reporting, stderr, stdout
-from farm.run import RunOutcome, TestOptions, parse_shard, run_matrix
+from farm.run import RunOutcome, TestOptions, learn_from_summaries, parse_shard, run_matrix
 
 name_option = click.option("--name", default=None, help="Farm name (labels and container names).")
 docker_option = click.option("--docker-host", default=None, help="Docker engine URL (default: DOCKER_HOST or the local socket).")
@@ -259,6 +259,7 @@ def report_command(results: tuple[str, ...], output: str | None, history: str | 
     target = Path(output) if output else reports_dir / "report"
     with reporting("farm report") as progress:
         report_api.build(folders, target, reports_dir, Path(history) if history else None, single_file, progress)
+    learn_from_summaries(folders, reports_dir)
     stdout.print(f"report: {target / 'index.html'} from {len(folders)} result folder(s)", markup=False)
     if open_report:
         report_api.serve_until_interrupted(target, lambda line: stdout.print(line, markup=False))

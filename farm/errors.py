@@ -66,5 +66,9 @@ class NoTestsError(FarmError):
     exit_code = ExitCode.NO_TESTS
 
 
-class ReportError(FarmError):
-    """The Allure report cannot be generated from the given results."""
+class ReportError(UsageError):
+    """The results or output folder given to `farm report` cannot be used."""
+
+
+class ReportToolError(FarmError):
+    """The Allure generator is missing or failed."""

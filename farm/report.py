@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from farm import __version__
-from farm.errors import ReportError
+from farm.errors import ReportError, ReportToolError
 from farm.images import cache_dir
 from farm.report_files import (
     CATEGORIES,
@@ -47,8 +47,9 @@ def find_generator() -> str:
     for candidate in candidates:
         if candidate and os.access(candidate, os.X_OK):
             return candidate
-    raise ReportError(
-        f"the Allure generator is not installed; run `scripts/setup` (it installs allure-commandline@{ALLURE_VERSION} from npm) or set FARM_ALLURE"
+    raise ReportToolError(
+        "the Allure generator is not installed; run `scripts/setup` "
+        f"(it installs allure-commandline@{ALLURE_VERSION} from npm) or set FARM_ALLURE"
     )
 
 
@@ -142,7 +143,7 @@ def generate(
         proc = subprocess.run(command, capture_output=True, text=True)
         if proc.returncode != 0 or not (workdir / "report" / "index.html").exists():
             last = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
-            raise ReportError(f"Allure could not generate the report (exit {proc.returncode}): {last[0]}")
+            raise ReportToolError(f"Allure could not generate the report (exit {proc.returncode}): {last[0]}")
         _swap_in(workdir / "report", output)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -272,9 +272,11 @@ def run_matrix(config: FarmConfig, options: TestOptions, progress: Progress) -> 
         summary["grid"] = {"grid_url": client.url}
     write_json_atomic(results_dir / "summary.json", summary)
     write_run_files(results_dir / "allure-results", summary, summary["grid"], served_base_url)
-    history_store.save(
-        history_path, history_store.merge(history_store.load(history_path), measured_durations(results), {c.test_id for c in cells})
-    )
+    if not options.shard:
+        # Shards of one pipeline must split one snapshot of the history the same way, so a shard
+        # never rewrites it; `farm report` over all shards learns their durations afterwards.
+        learned = history_store.merge(history_store.load(history_path), measured_durations(results), {c.test_id for c in cells})
+        history_store.save(history_path, learned)
     return RunOutcome(results_dir, summary, results, _exit_code(summary, code))
 
 
@@ -296,3 +298,21 @@ def _exit_code(summary: dict[str, Any], pytest_exit: int) -> ExitCode:
     if counts["failed"] or counts["broken"] or summary["not_run"]:
         return ExitCode.TESTS_FAILED
     return ExitCode.OK
+
+
+def learn_from_summaries(folders: list[Path], reports_dir: Path) -> None:
+    """Fold the durations of finished runs (e.g. every shard of a CI matrix) into the history."""
+    history_path = reports_dir / HISTORY_FILE
+    measured: dict[tuple[str, str], float] = {}
+    for folder in folders:
+        path = folder / "summary.json"
+        if not path.is_file():
+            continue
+        try:
+            cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+            measured.update(measured_durations([CellResult(**cell) for cell in cells]))
+        except (ValueError, KeyError, TypeError):
+            continue  # a half-written or foreign summary teaches nothing
+    if measured:
+        old = history_store.load(history_path)
+        history_store.save(history_path, history_store.merge(old, measured, {t for t, _ in old} | {t for t, _ in measured}))

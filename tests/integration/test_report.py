@@ -1,0 +1,186 @@
+"""`farm report` on real runs: merged CI jobs, shards, history, bad input, and the page in Chromium."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+from farm.appserver import serve
+from farm.browsers import CHROMIUM_ARGS
+from farm.cli import main
+from tests.conftest import free_port, write_config
+
+pytestmark = pytest.mark.integration
+NAME = "farm-it-report"
+MIXED = str(Path(__file__).parent / "suites" / "mixed")
+QUICK = "test_passes or fails_an or test_errors"  # 3 tests: passed, failed (with screenshot), broken
+ARTIFACTS = Path(__file__).resolve().parents[2] / "reports" / "test-artifacts"
+
+
+@pytest.fixture(scope="module")
+def farm_dir(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("farm")
+    write_config(directory, NAME, free_port())
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(directory)
+        assert main(["up", "--browsers", "chrome,firefox"]) == 0
+    yield directory
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(directory)
+        main(["down"])
+
+
+def farm(directory: Path, *args: str) -> int:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(directory)
+        return main(list(args))
+
+
+def report_data(report: Path) -> tuple[dict, list[dict]]:
+    summary = json.loads((report / "widgets" / "summary.json").read_text())
+    cases = [json.loads(p.read_text()) for p in (report / "data" / "test-cases").glob("*.json")]
+    return summary, cases
+
+
+def browser_of(case: dict) -> str:
+    return next(label["value"] for label in case["labels"] if label["name"] == "browser")
+
+
+@pytest.fixture(scope="module")
+def job_results(farm_dir):
+    """Two CI jobs, one per browser, each with its own results folder (as a browser matrix makes)."""
+    jobs = {}
+    for browser in ("chrome", "firefox"):
+        jobs[browser] = farm_dir / "jobs" / f"job-{browser}"
+        assert farm(farm_dir, "test", MIXED, "-k", QUICK, "--browsers", browser, "--results-dir", str(jobs[browser]), "--no-report") == 1
+    return jobs
+
+
+def test_merged_report_of_per_browser_jobs_has_every_cell_once_and_no_retries(farm_dir, job_results):
+    output = farm_dir / "merged"
+    assert farm(farm_dir, "report", str(job_results["chrome"]), str(job_results["firefox"]), "--output", str(output)) == 0
+    summary, cases = report_data(output)
+    assert summary["statistic"]["total"] == 6
+    assert sorted((c["name"].split("[")[0], browser_of(c)) for c in cases) == sorted(
+        (t, b) for t in ("test_passes", "test_fails_an_assertion", "test_errors") for b in ("chrome", "firefox")
+    )
+    assert all(not c.get("extra", {}).get("retries") and c.get("retry") is not True for c in cases)
+    environment = {e["name"]: e["values"] for e in json.loads((output / "widgets" / "environment.json").read_text())}
+    assert "executor [job-chrome]" in environment and "executor [job-firefox]" in environment
+    # values every job agrees on appear once; values that differ (here the app's URL) once per job
+    assert environment["grid.version"] == ["4.48.0"] and environment["chrome.version"][0].startswith("1")
+    assert "base.url [job-chrome]" in environment and "base.url [job-firefox]" in environment
+
+
+def test_shards_merge_into_exactly_the_matrix(farm_dir):
+    folders = []
+    for index in (1, 2):
+        folder = farm_dir / "shards" / f"shard-{index}"
+        farm(farm_dir, "test", MIXED, "-k", QUICK, "--shard", f"{index}/2", "--results-dir", str(folder), "--no-report")
+        folders.append(folder)
+    ran = [json.loads((f / "summary.json").read_text())["cells"] for f in folders]
+    assert ran[0] and ran[1] and not {c["nodeid"] for c in ran[0]} & {c["nodeid"] for c in ran[1]}
+    output = farm_dir / "shards-report"
+    assert farm(farm_dir, "report", *map(str, folders), "--output", str(output)) == 0
+    summary, cases = report_data(output)
+    assert summary["statistic"]["total"] == 6 == len(ran[0]) + len(ran[1]) == len(cases)
+
+
+def test_history_grows_run_after_run(farm_dir, job_results):
+    history = farm_dir / "ci-cache" / "history"
+    output = farm_dir / "trend"
+    lengths = []
+    for _ in range(2):
+        assert farm(farm_dir, "report", str(job_results["chrome"]), "--output", str(output)) == 0
+        lengths.append(len(json.loads((output / "history" / "history-trend.json").read_text())))
+    assert lengths[1] == lengths[0] + 1  # each report carries the previous one's trend
+    shutil.copytree(output / "history", history)  # e.g. restored from a CI cache
+    other = farm_dir / "from-cache"
+    assert farm(farm_dir, "report", str(job_results["chrome"]), "--output", str(other), "--history", str(history)) == 0
+    assert len(json.loads((other / "history" / "history-trend.json").read_text())) == lengths[1] + 1
+
+
+def test_bad_input_is_one_line_and_keeps_the_previous_report(farm_dir, job_results, capsys, tmp_path, monkeypatch):
+    output = farm_dir / "keep"
+    assert farm(farm_dir, "report", str(job_results["chrome"]), "--output", str(output)) == 0
+    before = (output / "index.html").stat().st_mtime_ns
+    foreign = tmp_path / "junit-only"
+    foreign.mkdir()
+    (foreign / "junit.xml").write_text("<testsuite/>")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    cases = [
+        ((str(tmp_path / "missing"),), 2, "does not exist"),
+        ((str(empty),), 2, "is empty"),
+        ((str(foreign),), 2, "holds no Allure results"),
+        ((str(job_results["chrome"]), "--output", str(a_file / "report")), 2, "is not writable"),
+    ]
+    for args, code, message in cases:
+        capsys.readouterr()
+        assert farm(farm_dir, "report", *args, *(() if "--output" in args else ("--output", str(output)))) == code
+        errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("farm: error: ")]
+        assert len(errors) == 1 and message in errors[0], errors
+    monkeypatch.setenv("FARM_CACHE", str(tmp_path / "no-cache"))
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    monkeypatch.delenv("FARM_ALLURE", raising=False)
+    assert farm(farm_dir, "report", str(job_results["chrome"]), "--output", str(output)) == 3
+    assert "the Allure generator is not installed" in capsys.readouterr().err
+    assert (output / "index.html").stat().st_mtime_ns == before
+
+
+@pytest.fixture
+def host_chromium():
+    """Debian's chromium and chromedriver on the host (installed by scripts/setup)."""
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for arg in (*CHROMIUM_ARGS, "--window-size=1400,1000", *(("--no-sandbox",) if os.geteuid() == 0 else ())):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
+    yield driver
+    driver.quit()
+
+
+def test_report_in_a_real_browser_shows_totals_per_browser_and_the_failure_screenshot(farm_dir, host_chromium):
+    run = farm_dir / "e2e"
+    assert farm(farm_dir, "test", MIXED, "-k", QUICK, "--results-dir", str(run)) == 1
+    report = run / "report"
+    assert (report / "index.html").exists()
+    driver = host_chromium
+    wait = WebDriverWait(driver, 20)
+    with serve(report, "127.0.0.1") as port:
+        driver.get(f"http://127.0.0.1:{port}/index.html#suites")
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".tree__content > .node")) == 2)
+        totals = {}
+        for node in driver.find_elements(By.CSS_SELECTOR, ".tree__content > .node"):
+            name = node.find_element(By.CSS_SELECTOR, ".node__name").text
+            totals[name] = {
+                s.get_attribute("class").split("_status_")[-1]: int(s.text)
+                for s in node.find_elements(By.CSS_SELECTOR, ".node__stats .label")
+            }
+        assert totals == {"chrome": {"failed": 1, "broken": 1, "passed": 1}, "firefox": {"failed": 1, "broken": 1, "passed": 1}}
+        driver.find_element(By.XPATH, "//div[@class='node__name' and text()='firefox']").click()
+        wait.until(lambda d: d.find_elements(By.XPATH, "//div[contains(@class,'node__name') and text()='test_mixed']"))
+        driver.find_element(By.XPATH, "//div[contains(@class,'node__name') and text()='test_mixed']").click()
+        wait.until(lambda d: d.find_elements(By.XPATH, "//*[contains(text(),'test_fails_an_assertion')]"))
+        driver.find_element(By.XPATH, "//*[contains(text(),'test_fails_an_assertion')]").click()
+        attachment = wait.until(lambda d: d.find_elements(By.XPATH, "//*[contains(@class,'attachment-row') and .//*[text()='screenshot']]"))
+        attachment[0].click()
+        image = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".attachment__media, img[src*='attachments']"))
+        wait.until(lambda d: d.execute_script("return arguments[0].naturalWidth", image[0]) > 100)
+        driver.get(f"http://127.0.0.1:{port}/index.html")
+        wait.until(lambda d: "test cases" in d.find_element(By.TAG_NAME, "body").text)
+        time.sleep(1)
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(ARTIFACTS / "report-overview.png"))
+    assert (ARTIFACTS / "report-overview.png").read_bytes()[:4] == b"\x89PNG"

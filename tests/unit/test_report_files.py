@@ -1,0 +1,118 @@
+"""Environment, executor and categories files, and merging them across CI jobs (pure logic)."""
+
+import re
+
+import pytest
+
+from farm.report_files import (
+    CATEGORIES,
+    INFRASTRUCTURE_PATTERN,
+    environment_for_run,
+    executor_from_env,
+    executors_as_environment,
+    from_properties,
+    merge_environments,
+    to_properties,
+)
+
+
+def test_executor_for_github_actions():
+    env = {
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_SERVER_URL": "https://github.example",
+        "GITHUB_REPOSITORY": "org/shop",
+        "GITHUB_RUN_ID": "99",
+        "GITHUB_RUN_NUMBER": "12",
+        "GITHUB_WORKFLOW": "browsers",
+        "GITHUB_JOB": "chrome",
+    }
+    executor = executor_from_env(env, "runner")
+    assert executor["name"] == "GitHub Actions" and executor["buildOrder"] == 12
+    assert executor["buildUrl"] == "https://github.example/org/shop/actions/runs/99" and executor["buildName"] == "browsers #12 chrome"
+
+
+def test_executor_for_gitlab_and_jenkins_and_local():
+    gitlab = executor_from_env(
+        {
+            "GITLAB_CI": "true",
+            "CI_PIPELINE_ID": "5",
+            "CI_PIPELINE_IID": "3",
+            "CI_JOB_NAME": "firefox",
+            "CI_JOB_URL": "https://gitlab.example/j/1",
+        },
+        "h",
+    )
+    assert (gitlab["name"], gitlab["buildUrl"], gitlab["buildOrder"]) == ("GitLab CI", "https://gitlab.example/j/1", 3)
+    jenkins = executor_from_env(
+        {"JENKINS_URL": "https://ci", "JOB_NAME": "shop", "BUILD_NUMBER": "41", "BUILD_URL": "https://ci/shop/41"}, "h"
+    )
+    assert (jenkins["name"], jenkins["buildName"], jenkins["buildOrder"]) == ("Jenkins", "shop #41", 41)
+    assert executor_from_env({}, "laptop") == {"name": "laptop", "type": "local", "buildName": "farm on laptop"}
+
+
+def test_environment_shows_real_browser_versions_and_capacity():
+    summary = {
+        "cells": [
+            {"browser": "chrome", "browser_version": "156.0.1"},
+            {"browser": "firefox", "browser_version": "153.8.0"},
+            {"browser": "chrome", "browser_version": ""},
+        ]
+    }
+    grid = {
+        "grid_url": "http://127.0.0.1:4444",
+        "version": "4.48.0",
+        "browsers": {"chrome": {"nodes": 2, "slots": 4, "version": "156"}, "firefox": {"nodes": 1, "slots": 2, "version": "153"}},
+    }
+    env = environment_for_run(summary, grid, "0.1.0", "http://farm-host:8000/")
+    assert env["chrome.version"] == "156.0.1" and env["firefox.version"] == "153.8.0"
+    assert env["chrome.nodes"] == "2" and env["chrome.slots"] == "4" and env["grid.version"] == "4.48.0"
+    assert env["base.url"] == "http://farm-host:8000/" and env["farm"] == "0.1.0"
+
+
+def test_merging_keeps_common_values_once_and_differing_ones_per_job():
+    merged = merge_environments(
+        [
+            ("job-chrome", {"grid.version": "4.48.0", "chrome.version": "156"}),
+            ("job-firefox", {"grid.version": "4.48.0", "firefox.version": "153"}),
+        ]
+    )
+    assert merged == {"grid.version": "4.48.0", "chrome.version [job-chrome]": "156", "firefox.version [job-firefox]": "153"}
+
+
+def test_every_jobs_executor_survives_a_merge():
+    env = executors_as_environment(
+        [
+            ("a", {"name": "GitHub Actions", "buildName": "#1 chrome", "buildUrl": "u1"}),
+            ("b", {"name": "GitHub Actions", "buildName": "#1 firefox", "buildUrl": "u2"}),
+        ]
+    )
+    assert env == {"executor [a]": "GitHub Actions #1 chrome u1", "executor [b]": "GitHub Actions #1 firefox u2"}
+
+
+@pytest.mark.parametrize("value", ["http://x:1/a=b", "line\nbreak", "<b>'\"ünï</b>", "#not a comment", "back\\slash"])
+def test_properties_round_trip(value):
+    env = {"key with space": value, "plain": "v"}
+    assert from_properties(to_properties(env)) == env
+
+
+@pytest.mark.parametrize(
+    ("message", "category"),
+    [
+        ("Failed: Timeout >8.0s", "Infrastructure"),
+        ("selenium.common.exceptions.SessionNotCreatedException: Message: Could not start a new session", "Infrastructure"),
+        ("worker 'gw1' crashed while running 't.py::x[chrome]'", "Infrastructure"),
+        ("AssertionError: assert 'a' == 'b'", None),
+    ],
+)
+def test_infrastructure_category_matches_infrastructure_messages_only(message, category):
+    assert CATEGORIES[0]["name"] == "Infrastructure"
+    matched = "Infrastructure" if re.fullmatch(INFRASTRUCTURE_PATTERN, message) else None
+    assert matched == category
+
+
+def test_categories_cover_product_test_errors_and_flaky():
+    names = [c["name"] for c in CATEGORIES]
+    assert names == ["Infrastructure", "Product failures", "Test errors", "Flaky tests"]
+    assert (
+        CATEGORIES[1]["matchedStatuses"] == ["failed"] and CATEGORIES[2]["matchedStatuses"] == ["broken"] and CATEGORIES[3]["flaky"] is True
+    )
