@@ -8,8 +8,10 @@ that silently falls back to a default is the worst kind of config bug in CI.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -187,13 +189,39 @@ def find_config_file(cwd: Path) -> tuple[Path, dict[str, Any]] | None:
     return None
 
 
-def load_config(cwd: Path | None = None, **overrides: Any) -> FarmConfig:
-    """Defaults, then the config file, then non-None overrides (the CLI flags)."""
+ENV_KEYS = ("name", "hub_host", "hub_port", "max_sessions", "image_set", "offline", "docker_host", "reports_dir", "startup_timeout")
+
+
+def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
+    """FARM_NAME, FARM_HUB_PORT, ...: lets parallel CI jobs on one host each run their own farm."""
+    types = {f.name: str(f.type) for f in dataclasses.fields(FarmConfig)}
+    values: dict[str, Any] = {}
+    for key in ENV_KEYS:
+        raw = environ.get(f"FARM_{key.upper()}")
+        if raw is None:
+            continue
+        try:
+            if types[key] == "int":
+                values[key] = int(raw)
+            elif types[key] == "float":
+                values[key] = float(raw)
+            elif types[key] == "bool":
+                values[key] = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}[raw.strip().lower()]
+            else:
+                values[key] = raw
+        except (ValueError, KeyError) as exc:
+            raise ConfigError(f"FARM_{key.upper()}={raw!r} is not a valid {types[key]}") from exc
+    return values
+
+
+def load_config(cwd: Path | None = None, environ: Mapping[str, str] | None = None, **overrides: Any) -> FarmConfig:
+    """Defaults, then the config file, then FARM_* variables, then non-None overrides (the CLI flags)."""
     values: dict[str, Any] = {}
     found = find_config_file(cwd or Path.cwd())
     if found:
         path, table = found
         values.update(_from_table(table, str(path.name)))
+    values.update(_from_env(os.environ if environ is None else environ))
     values.update({k: v for k, v in overrides.items() if v is not None})
     try:
         config = FarmConfig(**values)

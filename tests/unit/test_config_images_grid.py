@@ -133,3 +133,16 @@ def test_grid_status_capacity_and_json_shape():
             "edge": {"nodes": 1, "slots": 1, "busy": 0, "version": "1.0"},
         },
     }
+
+
+def test_environment_overrides_file_and_flags_override_environment(tmp_path):
+    (tmp_path / "farm.toml").write_text('name = "from-file"\nhub_port = 4500\n')
+    env = {"FARM_NAME": "job-17", "FARM_HUB_PORT": "4501", "FARM_OFFLINE": "yes"}
+    config = load_config(tmp_path, environ=env)
+    assert (config.name, config.hub_port, config.offline) == ("job-17", 4501, True)
+    assert load_config(tmp_path, environ=env, hub_port=4502).hub_port == 4502
+
+
+def test_bad_environment_value_names_the_variable(tmp_path):
+    with pytest.raises(ConfigError, match="FARM_HUB_PORT='x' is not a valid int"):
+        load_config(tmp_path, environ={"FARM_HUB_PORT": "x"})
