@@ -55,3 +55,17 @@ class Cli:
 @pytest.fixture
 def cli_in(capsys: pytest.CaptureFixture[str]):
     return lambda directory: Cli(directory, capsys)
+
+
+def module_farm(tmp_path_factory: pytest.TempPathFactory, name: str):
+    """A real farm (chrome + firefox, its own name and port) for one test module; removed afterwards."""
+    directory = tmp_path_factory.mktemp("farm")
+    port = free_port()
+    write_config(directory, name, port)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(directory)
+        assert main(["up", "--browsers", "chrome,firefox"]) == 0
+    yield directory, port
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(directory)
+        main(["down"])

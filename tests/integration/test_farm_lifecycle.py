@@ -8,8 +8,7 @@ import struct
 import pytest
 
 from farm.browsers import open_session
-from farm.cli import main
-from tests.conftest import free_port, leftovers, write_config
+from tests.conftest import leftovers, module_farm
 
 pytestmark = pytest.mark.integration
 NAME = "farm-it-life"
@@ -17,17 +16,7 @@ NAME = "farm-it-life"
 
 @pytest.fixture(scope="module")
 def farm_dir(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("farm")
-    port = free_port()
-    write_config(directory, NAME, port)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(directory)
-        code = main(["up", "--browsers", "chrome,firefox"])
-        assert code == 0
-    yield directory, port
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(directory)
-        main(["down"])
+    yield from module_farm(tmp_path_factory, NAME)
 
 
 def png_size(data: bytes) -> tuple[int, int]:

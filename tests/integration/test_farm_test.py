@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from farm.cli import main
-from tests.conftest import free_port, write_config
+from tests.conftest import free_port, module_farm
 
 pytestmark = pytest.mark.integration
 NAME = "farm-it-test"
@@ -25,15 +25,8 @@ EXPECTED = {
 
 @pytest.fixture(scope="module")
 def farm_dir(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("farm")
-    write_config(directory, NAME, free_port())
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(directory)
-        assert main(["up", "--browsers", "chrome,firefox"]) == 0
-    yield directory
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(directory)
-        main(["down"])
+    for directory, _port in module_farm(tmp_path_factory, NAME):
+        yield directory
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from farm.appserver import serve
 from farm.browsers import CHROMIUM_ARGS
 from farm.cli import main
-from tests.conftest import free_port, write_config
+from tests.conftest import module_farm
 
 pytestmark = pytest.mark.integration
 NAME = "farm-it-report"
@@ -28,15 +28,8 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "reports" / "test-artifacts"
 
 @pytest.fixture(scope="module")
 def farm_dir(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("farm")
-    write_config(directory, NAME, free_port())
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(directory)
-        assert main(["up", "--browsers", "chrome,firefox"]) == 0
-    yield directory
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(directory)
-        main(["down"])
+    for directory, _port in module_farm(tmp_path_factory, NAME):
+        yield directory
 
 
 def farm(directory: Path, *args: str) -> int:
