@@ -11,11 +11,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import docker
 import docker.errors
 from docker.models.containers import Container
 from docker.models.networks import Network
 
-import docker
 from farm.errors import EngineError, ImageError
 
 START_ENGINE_HINT = (

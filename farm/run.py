@@ -19,11 +19,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from farm import history as history_store
 from farm import labels
-from farm.appserver import serve
+from farm.appserver import LOOPBACK_NAMES, relay, serve
 from farm.config import FarmConfig
+from farm.engine import Engine
 from farm.errors import ExitCode, GridError, NoTestsError, UsageError
 from farm.farm import APP_HOST_ALIAS, Farm
 from farm.grid import GridClient
@@ -125,7 +127,13 @@ def collect(args: list[str], results_dir: Path) -> list[Cell]:
 def application(config: FarmConfig, options: TestOptions, own_grid: bool) -> Iterator[str]:
     """The base URL of the application under test, serving the suite's app/ folder if there is one."""
     if options.base_url:
-        yield options.base_url
+        url = urlsplit(options.base_url)
+        if not own_grid or url.hostname not in LOOPBACK_NAMES or url.port is None:
+            yield options.base_url
+            return
+        # the browsers' localhost is their container: relay the host's port over the farm network
+        with relay(_gateway(config), url.port) as port:
+            yield urlunsplit(url._replace(netloc=f"{APP_HOST_ALIAS}:{port}"))
         return
     app_dir = (
         Path(options.app_dir) if options.app_dir else next((Path(p) / "app" for p in options.paths if (Path(p) / "app").is_dir()), None)
@@ -136,21 +144,20 @@ def application(config: FarmConfig, options: TestOptions, own_grid: bool) -> Ite
     if not app_dir.is_dir():
         raise UsageError(f"--app-dir {app_dir} is not a folder")
     if own_grid:
-        farm = Farm(config, _engine(config))
-        network = farm.engine.find_network(farm.network_name)
-        if network is None:
-            raise GridError(f"the farm network {farm.network_name} is missing; run `farm up`")
-        host, alias = farm.engine.network_gateway(network), APP_HOST_ALIAS
+        host, alias = _gateway(config), APP_HOST_ALIAS
     else:
         host = alias = "127.0.0.1"
     with serve(app_dir, host) as port:
         yield f"http://{alias}:{port}/"
 
 
-def _engine(config: FarmConfig) -> Any:
-    from farm.engine import Engine
-
-    return Engine.connect(config.docker_host)
+def _gateway(config: FarmConfig) -> str:
+    """The farm network's gateway: the host address its containers reach as `farm-host`."""
+    farm = Farm(config, Engine.connect(config.docker_host))
+    network = farm.engine.find_network(farm.network_name)
+    if network is None:
+        raise GridError(f"the farm network {farm.network_name} is missing; run `farm up`")
+    return farm.engine.network_gateway(network)
 
 
 def check_capacity(client: GridClient, browsers: tuple[str, ...]) -> dict[str, int]:

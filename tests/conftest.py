@@ -5,9 +5,9 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
+import docker
 import pytest
 
-import docker
 from farm import labels
 from farm.cli import main
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 
+import docker
 import pytest
 
+from farm import labels
 from farm.browsers import open_session
 from tests.conftest import leftovers, module_farm
 
@@ -50,8 +53,6 @@ def test_status_json_reports_slots_and_versions(farm_dir, cli_in):
 
 
 def test_hub_is_published_on_loopback_only_and_nodes_are_hardened(farm_dir):
-    import docker
-
     client = docker.from_env()
     try:
         hub = client.containers.get(f"{NAME}-hub")
@@ -66,6 +67,28 @@ def test_hub_is_published_on_loopback_only_and_nodes_are_hardened(farm_dir):
         node = client.containers.get(f"{NAME}-node-chrome-1")
         assert node.exec_run("id -un").output.decode().strip() == "seluser"
         assert node.attrs["HostConfig"]["ShmSize"] == 2 * 1024**3
+    finally:
+        client.close()
+
+
+def test_a_node_without_the_registration_secret_cannot_join(farm_dir, cli_in):
+    client = docker.from_env()
+    try:
+        stray = client.containers.run(
+            "farm-local/node-chrome:4.48.0",
+            name=f"{NAME}-stray",
+            detach=True,
+            network=f"{NAME}-grid",
+            environment={"SE_EVENT_BUS_HOST": "selenium-hub", "SE_NODE_MAX_SESSIONS": "3", "SE_NODE_OVERRIDE_MAX_SESSIONS": "true"},
+            labels=labels.create_labels(NAME, "stray"),  # so `farm down` finds it whatever happens here
+        )
+        deadline = time.monotonic() + 60
+        while b"Started Selenium node" not in stray.logs() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        time.sleep(12)  # a node registers within a few seconds of starting
+        status = json.loads(cli_in(farm_dir[0])("status", "--json")[1])
+        assert status["browsers"]["chrome"]["slots"] == 2, "a node without the secret joined the grid"
+        stray.remove(force=True)
     finally:
         client.close()
 

@@ -139,3 +139,23 @@ def test_browser_without_slots_fails_at_once(farm_dir, capsys):
 def test_failed_starts_leave_no_results_folder(farm_dir):
     runs = [p for p in (farm_dir / "reports").iterdir() if p.name.startswith("run-")]
     assert runs == []
+
+
+def test_localhost_base_url_works_from_the_containers(farm_dir, capsys):
+    """An app listening on the host's 127.0.0.1 only is still reached by the browsers (relayed)."""
+    from farm.appserver import serve
+
+    with serve(MIXED / "app", "127.0.0.1") as port:
+        code, err = run(
+            farm_dir,
+            capsys,
+            str(MIXED),
+            "-k",
+            "test_passes",
+            "--base-url",
+            f"http://localhost:{port}/",
+            "--no-report",
+            "--results-dir",
+            str(farm_dir / "localhost-run"),
+        )
+    assert code == 0, err
