@@ -18,6 +18,7 @@ class ExitCode(IntEnum):
     INFRASTRUCTURE = 3
     NO_TESTS = 5
     INTERRUPTED = 130
+    TERMINATED = 143
 
 
 class FarmError(Exception):

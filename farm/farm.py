@@ -178,6 +178,7 @@ class Farm:
             stale = (
                 browser not in self.config.browsers
                 or container.status != "running"
+                or self.engine.container_env(container).get("SE_REGISTRATION_SECRET") != secret  # its hub was replaced
                 or container.labels.get(labels.SLOTS) != str(self.config.max_sessions)
                 or container.image.tags[:1] != [choice.nodes[browser]]
             )

@@ -5,6 +5,7 @@ Only this module speaks HTTP to the Grid; it returns plain dataclasses and raise
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -130,6 +131,11 @@ class GridClient:
         """The URI of the node serving a session ('' when the Grid does not say)."""
         data = self.graphql("query($id: String!) { session(id: $id) { nodeUri } }", {"id": session_id})
         return str((data.get("session") or {}).get("nodeUri") or "")
+
+    def delete_session(self, session_id: str) -> None:
+        """End a session (best effort: it may be gone already, with its node)."""
+        with contextlib.suppress(requests.RequestException):
+            self.http.delete(f"{self.url}/session/{session_id}", timeout=self.timeout)
 
     def remove_node(self, node_id: str, secret: str) -> None:
         """Forget a node now (it was removed on purpose) rather than after the hub's health check."""

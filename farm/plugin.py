@@ -51,6 +51,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--farm-cells", default=None, help="(farm test) write one JSON line per finished cell here")
     group.addoption("--farm-collect", default=None, help="(farm test) write the collected matrix here")
     group.addoption("--farm-artifacts", default=None, help="(farm test) also save failure screenshots in this folder")
+    group.addoption("--farm-sessions", default=None, help="(farm test) ledger of Grid sessions opened and quit, for clean-up")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -115,6 +116,8 @@ class MatrixPlugin:
         self.worker_id = getattr(config, "workerinput", {}).get("workerid", "")
         artifacts = config.getoption("farm_artifacts")
         self.artifacts = Path(artifacts) if artifacts else None
+        ledger = config.getoption("farm_sessions")
+        self.ledger = Path(ledger) if ledger else None
         os.environ["FARM_GRID_URL"] = self.grid_url
         os.environ["FARM_BASE_URL"] = self.base_url
         if config.pluginmanager.hasplugin("base_url"):
@@ -191,6 +194,7 @@ class MatrixPlugin:
     @pytest.fixture
     def driver(self, request: pytest.FixtureRequest, browser_name: str) -> Iterator[webdriver.Remote]:
         session = open_session(self.grid_url, browser_name)
+        self._note_session(session.session_id, "open")
         request.node.stash[DRIVER_KEY] = session
         info = request.node.stash.setdefault(CELL_KEY, {})
         info["browser_version"] = str(session.capabilities.get("browserVersion", ""))
@@ -204,6 +208,13 @@ class MatrixPlugin:
             request.node.stash[DRIVER_KEY] = None  # type: ignore[assignment]
             with contextlib.suppress(Exception):
                 session.quit()
+                self._note_session(session.session_id, "quit")
+
+    def _note_session(self, session_id: str, event: str) -> None:
+        """One line per session event: if this worker is killed, `farm test` quits what is left open."""
+        if self.ledger is not None:
+            with self.ledger.open("a", encoding="utf-8") as stream:
+                stream.write(json.dumps({"session": session_id, "event": event}) + "\n")
 
     # reports ---------------------------------------------------------------------------------
     @pytest.hookimpl(wrapper=True)

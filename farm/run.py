@@ -36,6 +36,7 @@ from farm.schedule import Plan, expected_durations, shard
 
 DEFAULT_SUITE = Path("suites/demo")
 HISTORY_FILE = "history.json"
+GRID_LOST_AFTER = 15.0  # seconds without an answer from the Grid before a run is given up
 Progress = Callable[[str], None]
 
 
@@ -181,8 +182,57 @@ def describe_progress(results: list[CellResult], total: int, started: float, pla
     return f"{done}/{total} cells, {passed} ok, {failed} failed, {elapsed:.0f}s elapsed, ~{remaining:.0f}s left"
 
 
-def run_pytest(args: list[str], plan: Plan, results_dir: Path, progress: Progress) -> int:
-    """pytest with xdist; stdout to pytest.log; progress from the recorder's lines. Ctrl-C is passed on."""
+class Terminated(BaseException):
+    """SIGTERM, turned into an exception so a run stops the way Ctrl-C stops it."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+STOP_EXIT = {"interrupted": ExitCode.INTERRUPTED, "terminated": ExitCode.TERMINATED, "grid lost": ExitCode.INFRASTRUCTURE}
+
+
+class GridWatchdog:
+    """Notices a Grid that stopped answering (hub killed) and says when to give up on the run."""
+
+    def __init__(self, client: GridClient, grace: float = GRID_LOST_AFTER, every: float = 2.0) -> None:
+        self.client, self.grace, self.every = client, grace, every
+        self.checked = 0.0
+        self.failing_since: float | None = None
+
+    def lost(self) -> bool:
+        now = time.monotonic()
+        if now - self.checked < self.every:
+            return False
+        self.checked = now
+        try:
+            self.client.status()
+            self.failing_since = None
+        except GridError:
+            self.failing_since = self.failing_since or now
+        return self.failing_since is not None and now - self.failing_since >= self.grace
+
+
+def stop_process_group(proc: subprocess.Popen[bytes], grace: float = 30.0) -> None:
+    """SIGINT to pytest and its workers (their fixtures quit the sessions), SIGKILL if they linger.
+
+    A second Ctrl-C while waiting kills the group at once; no process of the run outlives it.
+    """
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGINT)
+    try:
+        proc.wait(timeout=grace)
+    except (subprocess.TimeoutExpired, KeyboardInterrupt, Terminated):
+        pass
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def run_pytest(args: list[str], plan: Plan, results_dir: Path, progress: Progress, client: GridClient) -> tuple[int, str]:
+    """pytest with xdist in its own process group; returns its exit code and why it was stopped ('' if not)."""
     cells_path = results_dir / "cells.jsonl"
     workers = sum(plan.slots.values())
     command = [
@@ -200,23 +250,47 @@ def run_pytest(args: list[str], plan: Plan, results_dir: Path, progress: Progres
         str(results_dir / "plan.json"),
         "--farm-cells",
         str(cells_path),
+        "--farm-sessions",
+        str(results_dir / "sessions.jsonl"),
     ]
     started = time.monotonic()
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "FARM_SESSION": labels.SESSION_ID}
-    with (results_dir / "pytest.log").open("w", encoding="utf-8") as log:
-        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
-        try:
-            while proc.poll() is None:
-                progress(describe_progress(read_cells(cells_path), len(plan.cells), started, plan))
-                time.sleep(0.5)
-        except KeyboardInterrupt:
-            proc.send_signal(signal.SIGINT)
+    watchdog = GridWatchdog(client)
+    reason = ""
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        with (results_dir / "pytest.log").open("w", encoding="utf-8") as log:
+            proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
             try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-            raise
-    return proc.returncode
+                while proc.poll() is None:
+                    progress(describe_progress(read_cells(cells_path), len(plan.cells), started, plan))
+                    if watchdog.lost():
+                        reason = "grid lost"
+                        progress(f"the grid at {client.url} stopped answering; stopping the run")
+                        stop_process_group(proc, grace=15)
+                        break
+                    time.sleep(0.5)
+            except (KeyboardInterrupt, Terminated) as exc:
+                reason = "terminated" if isinstance(exc, Terminated) else "interrupted"
+                progress(f"{reason}: stopping the running cells (Ctrl-C again to stop at once)")
+                stop_process_group(proc)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return proc.returncode, reason
+
+
+def quit_leftover_sessions(client: GridClient, ledger: Path) -> list[str]:
+    """Delete Grid sessions the run opened but never quit (a killed worker cannot quit its own)."""
+    open_sessions: dict[str, bool] = {}
+    if ledger.exists():
+        for line in ledger.read_text(encoding="utf-8").splitlines():
+            with contextlib.suppress(ValueError, KeyError):
+                entry = json.loads(line)
+                open_sessions[entry["session"]] = entry["event"] == "open"
+    leftovers = [sid for sid, is_open in open_sessions.items() if is_open]
+    for session_id in leftovers:
+        client.delete_session(session_id)
+    return leftovers
 
 
 def measured_durations(results: list[CellResult]) -> dict[tuple[str, str], float]:
@@ -260,7 +334,7 @@ def run_matrix(config: FarmConfig, options: TestOptions, progress: Progress) -> 
                     run_args += ["-o", "timeout_func_only=true"]
             if options.reruns:
                 run_args += ["--reruns", str(options.reruns)]
-            code = run_pytest(run_args, plan, results_dir, progress)
+            code, stopped = run_pytest(run_args, plan, results_dir, progress, client)
             served_base_url = base_url
     except BaseException:
         if not (results_dir / "cells.jsonl").exists():
@@ -269,14 +343,17 @@ def run_matrix(config: FarmConfig, options: TestOptions, progress: Progress) -> 
                     child.unlink()
                 results_dir.rmdir()
         raise
+    quit_leftover_sessions(client, results_dir / "sessions.jsonl")
     results = _complete(read_cells(results_dir / "cells.jsonl"), cells)
     summary = summarize(results, cells, slots, plan.predicted_makespan)
     summary["pytest_exit"] = code
+    summary["stopped"] = stopped
     summary["base_url"] = served_base_url
     try:
         summary["grid"] = client.status().to_json()
-    except GridError:
+    except GridError:  # the grid died under the run (often faster than the watchdog's grace)
         summary["grid"] = {"grid_url": client.url}
+        summary["stopped"] = stopped = stopped or "grid lost"
     write_json_atomic(results_dir / "summary.json", summary)
     write_run_files(results_dir / "allure-results", summary, summary["grid"], served_base_url)
     if not options.shard:
@@ -284,7 +361,7 @@ def run_matrix(config: FarmConfig, options: TestOptions, progress: Progress) -> 
         # never rewrites it; `farm report` over all shards learns their durations afterwards.
         learned = history_store.merge(history_store.load(history_path), measured_durations(results), {c.test_id for c in cells})
         history_store.save(history_path, learned)
-    return RunOutcome(results_dir, summary, results, _exit_code(summary, code))
+    return RunOutcome(results_dir, summary, results, STOP_EXIT[stopped] if stopped else _exit_code(summary, code))
 
 
 def _complete(results: list[CellResult], cells: list[Cell]) -> list[CellResult]:

@@ -1,0 +1,132 @@
+"""Faults during `farm test` on a real grid: Ctrl-C, SIGTERM, the hub killed mid-run.
+
+Each must stop within a bounded time, keep the results already written, leave no browser session
+open on the grid and no process of the run behind, write the summary and a partial report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import docker
+import pytest
+
+from farm.grid import GridClient
+from tests.conftest import module_farm
+
+pytestmark = pytest.mark.integration
+NAME = "farm-it-faults"
+MIXED = str(Path(__file__).parent / "suites" / "mixed")
+
+
+@pytest.fixture(scope="module")
+def farm_dir(tmp_path_factory):
+    yield from module_farm(tmp_path_factory, NAME)
+
+
+def start_run(directory: Path, results: Path) -> subprocess.Popen[str]:
+    """A run whose hanging cells hold a session on each browser until something stops them."""
+    command = [
+        sys.executable,
+        "-m",
+        "farm",
+        "test",
+        MIXED,
+        "-k",
+        "test_hangs or test_passes",
+        "--timeout",
+        "300",
+        "--results-dir",
+        str(results),
+    ]
+    return subprocess.Popen(
+        command, cwd=directory, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+    )
+
+
+def wait_for_busy_slots(port: int, count: int, timeout: float = 60) -> None:
+    client = GridClient(f"http://127.0.0.1:{port}")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if sum(c.busy for c in client.status().capacity().values()) >= count:
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"the run never had {count} sessions open")
+
+
+def busy_slots(port: int) -> int:
+    return sum(c.busy for c in GridClient(f"http://127.0.0.1:{port}").status().capacity().values())
+
+
+def processes_of(results: Path) -> list[str]:
+    """The run's pytest (its command line names the results folder) and any xdist worker (execnet's)."""
+    found = []
+    for pattern in (str(results), "exec(eval(sys.stdin.readline()))"):
+        out = subprocess.run(["pgrep", "-af", pattern], capture_output=True, text=True).stdout
+        found += [line for line in out.splitlines() if "pgrep" not in line]
+    return found
+
+
+def assert_stopped_cleanly(results: Path, port: int, reason: str) -> dict:
+    summary = json.loads((results / "summary.json").read_text())
+    assert summary["stopped"] == reason
+    statuses = {c["nodeid"]: c["status"] for c in summary["cells"]}
+    for browser in ("chrome", "firefox"):  # interrupted mid-test: broken or not run, never passed
+        hung = next(n for n in [*statuses, *summary["not_run"]] if n.endswith(f"test_hangs[{browser}]"))
+        assert hung in summary["not_run"] or statuses[hung] == "broken"
+    assert {c["nodeid"].split("::")[-1] for c in summary["cells"] if c["status"] == "passed"} <= {
+        "test_passes[chrome]",
+        "test_passes[firefox]",
+    }
+    assert (results / "report" / "index.html").exists(), "no partial report"
+    assert processes_of(results) == [], "processes of the run outlived it"
+    return summary
+
+
+@pytest.mark.parametrize(("sig", "code", "reason"), [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")])
+def test_signal_stops_the_run_and_quits_its_sessions(farm_dir, sig, code, reason):
+    directory, port = farm_dir
+    results = directory / f"run-{reason}"
+    proc = start_run(directory, results)
+    wait_for_busy_slots(port, 2)
+    time.sleep(1)
+    sent = time.monotonic()
+    proc.send_signal(sig)
+    output, _ = proc.communicate(timeout=90)
+    assert proc.returncode == code, output
+    assert time.monotonic() - sent < 60
+    assert_stopped_cleanly(results, port, reason)
+    deadline = time.monotonic() + 10
+    while busy_slots(port) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert busy_slots(port) == 0, "a browser session of the run is still open on the grid"
+
+
+def test_hub_killed_mid_run_stops_with_exit_3_and_keeps_results(farm_dir, cli_in):
+    directory, port = farm_dir
+    results = directory / "run-hub-killed"
+    proc = start_run(directory, results)
+    wait_for_busy_slots(port, 2)
+    client = docker.from_env()
+    try:
+        client.containers.get(f"{NAME}-hub").kill()
+    finally:
+        client.close()
+    killed = time.monotonic()
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 3, output
+    assert time.monotonic() - killed < 60, "the run did not notice the lost grid in time"
+    summary = json.loads((results / "summary.json").read_text())
+    assert summary["stopped"] == "grid lost"
+    assert len(summary["cells"]) + len(summary["not_run"]) == summary["total"]
+    assert processes_of(results) == []
+    # `farm up` brings the farm back: a new hub has a new secret, so the nodes are replaced too
+    code, out, _ = cli_in(directory)("up", "--browsers", "chrome,firefox")
+    assert code == 0 and "started 3, removed 2" in out
+    assert GridClient(f"http://127.0.0.1:{port}").status().slots() == {"chrome": 2, "firefox": 2}
