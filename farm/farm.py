@@ -104,7 +104,7 @@ class Farm:
             result.removed = self._reconcile_nodes(choice, secret, gateway, started)
             result.started = [c.name for c in started]
             self.progress("waiting for nodes to register")
-            result.status = self._wait_ready(started)
+            result.status = self._wait_ready()
         except BaseException:
             self.progress("rolling back")
             self.engine.remove_containers(started)
@@ -218,7 +218,7 @@ class Farm:
     def expected_slots(self) -> dict[str, int]:
         return {b: self.config.node_count(b) * self.config.max_sessions for b in self.config.browsers if self.config.node_count(b)}
 
-    def _wait_ready(self, started: list[Container]) -> GridStatus:
+    def _wait_ready(self) -> GridStatus:
         expected = self.expected_slots()
 
         def report(status: GridStatus | None) -> None:

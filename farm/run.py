@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -298,6 +299,21 @@ def measured_durations(results: list[CellResult]) -> dict[tuple[str, str], float
     return {(r.test_id, r.browser): r.duration for r in results if r.status in ("passed", "failed")}
 
 
+def result_options(options: TestOptions, results_dir: Path) -> list[str]:
+    """Where results go, and the per-test timeout and reruns."""
+    extra = ["--alluredir", str(results_dir / "allure-results"), "--junitxml", str(results_dir / "junit.xml")]
+    extra += ["--farm-artifacts", str(results_dir / "screenshots")]
+    if options.timeout:
+        extra += ["--timeout", str(options.timeout)]
+        if options.reruns:
+            # pytest-timeout arms its timer once per protocol, and rerunfailures runs the attempts
+            # inside it: time each call instead, or a rerun would have no timeout at all.
+            extra += ["-o", "timeout_func_only=true"]
+    if options.reruns:
+        extra += ["--reruns", str(options.reruns)]
+    return extra
+
+
 def run_matrix(config: FarmConfig, options: TestOptions, progress: Progress) -> RunOutcome:
     for path in options.paths:
         if not Path(path.split("::")[0]).exists():
@@ -317,31 +333,11 @@ def run_matrix(config: FarmConfig, options: TestOptions, progress: Progress) -> 
                 cells = shard(cells, expected, *options.shard)
             plan = Plan.build(cells, expected, slots)
             plan.dump(results_dir / "plan.json")
-            run_args = [
-                *args,
-                "--alluredir",
-                str(results_dir / "allure-results"),
-                "--junitxml",
-                str(results_dir / "junit.xml"),
-                "--farm-artifacts",
-                str(results_dir / "screenshots"),
-            ]
-            if options.timeout:
-                run_args += ["--timeout", str(options.timeout)]
-                if options.reruns:
-                    # pytest-timeout arms its timer once per protocol, and rerunfailures runs the
-                    # attempts inside it: time each call instead, or a rerun would have no timeout.
-                    run_args += ["-o", "timeout_func_only=true"]
-            if options.reruns:
-                run_args += ["--reruns", str(options.reruns)]
-            code, stopped = run_pytest(run_args, plan, results_dir, progress, client)
+            code, stopped = run_pytest([*args, *result_options(options, results_dir)], plan, results_dir, progress, client)
             served_base_url = base_url
     except BaseException:
-        if not (results_dir / "cells.jsonl").exists():
-            with contextlib.suppress(OSError):
-                for child in results_dir.iterdir():
-                    child.unlink()
-                results_dir.rmdir()
+        if not (results_dir / "cells.jsonl").exists():  # nothing ran: leave no half-made folder
+            shutil.rmtree(results_dir, ignore_errors=True)
         raise
     quit_leftover_sessions(client, results_dir / "sessions.jsonl")
     results = _complete(read_cells(results_dir / "cells.jsonl"), cells)
