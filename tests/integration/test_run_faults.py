@@ -130,3 +130,28 @@ def test_hub_killed_mid_run_stops_with_exit_3_and_keeps_results(farm_dir, cli_in
     code, out, _ = cli_in(directory)("up", "--browsers", "chrome,firefox")
     assert code == 0 and "started 3, removed 2" in out
     assert GridClient(f"http://127.0.0.1:{port}").status().slots() == {"chrome": 2, "firefox": 2}
+
+
+def test_registration_secret_never_appears_in_output_logs_or_reports(farm_dir, cli_in):
+    directory, _ = farm_dir
+    client = docker.from_env()
+    try:
+        hub = client.containers.get(f"{NAME}-hub")
+        secret = next(e.split("=", 1)[1] for e in hub.attrs["Config"]["Env"] if e.startswith("SE_REGISTRATION_SECRET="))
+        assert len(secret) >= 24
+        logs = [c.logs().decode("utf-8", "replace") for c in client.containers.list(filters={"label": f"io.github.farm.name={NAME}"})]
+    finally:
+        client.close()
+    cli = cli_in(directory)
+    outputs = [cli("up", "--browsers", "chrome,firefox"), cli("status"), cli("status", "--json")]
+    results = directory / "run-secret"
+    outputs.append(cli("test", MIXED, "-k", "test_passes or fails_an", "--results-dir", str(results)))
+    assert outputs[-1][0] == 1
+    for _code, out, err in outputs:
+        assert secret not in out and secret not in err
+    for log in logs:
+        assert secret not in log
+    files = [p for p in results.rglob("*") if p.is_file()]
+    assert len(files) > 10 and any(p.name == "index.html" for p in files)
+    for path in files:
+        assert secret.encode() not in path.read_bytes(), f"secret written into {path}"
