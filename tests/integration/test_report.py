@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -177,3 +178,34 @@ def test_report_in_a_real_browser_shows_totals_per_browser_and_the_failure_scree
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         driver.save_screenshot(str(ARTIFACTS / "report-overview.png"))
     assert (ARTIFACTS / "report-overview.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_hostile_names_are_sanitised_in_files_and_escaped_in_the_report(farm_dir, host_chromium):
+    from selenium.common.exceptions import NoAlertPresentException
+
+    hostile = Path(__file__).parent / "suites" / "hostile"
+    run = farm_dir / "hostile-run"
+    code = farm(farm_dir, "test", str(hostile), "--browsers", "chrome", "--app-dir", str(Path(MIXED) / "app"), "--results-dir", str(run))
+    assert code == 1
+    summary = json.loads((run / "summary.json").read_text())
+    assert len(summary["cells"]) == 4 and all(c["status"] == "failed" for c in summary["cells"])
+    shots = list((run / "screenshots").iterdir())
+    assert len(shots) == 4 and all(p.is_file() and re.fullmatch(r"[A-Za-z0-9._-]+\.png", p.name) for p in shots)
+    assert not (farm_dir / "outside").exists() and not (run.parent / "outside").exists()
+    with serve(run / "report", "127.0.0.1") as port:
+        driver = host_chromium
+        driver.get(f"http://127.0.0.1:{port}/index.html#suites")
+        wait = WebDriverWait(driver, 20)
+        for name in ("chrome", "test_hostile"):
+            wait.until(lambda d, n=name: d.find_elements(By.XPATH, f"//div[contains(@class,'node__name') and text()='{n}']"))[0].click()
+        wait.until(
+            lambda d: (
+                len(d.find_elements(By.CSS_SELECTOR, ".node__leaf, [data-node-kind='leaf']")) >= 4
+                or "<img src=x" in d.find_element(By.TAG_NAME, "body").text
+            )
+        )
+        text = driver.find_element(By.TAG_NAME, "body").text
+        assert "<img src=x onerror=alert(1)>" in text  # shown as text, not turned into an element
+        assert not driver.find_elements(By.CSS_SELECTOR, "img[src='x']")
+        with pytest.raises(NoAlertPresentException):
+            driver.switch_to.alert.text  # noqa: B018
