@@ -95,14 +95,17 @@ def failure_kind(excinfo: pytest.ExceptionInfo[BaseException]) -> str:
 
 
 class BaseUrlFixture:
-    """`base_url` for suites without pytest-base-url (which, when present, gets the value instead)."""
+    """`base_url` for suites without pytest-base-url (which, when present, gets the value instead).
 
-    def __init__(self, url: str) -> None:
-        self.url = url
+    A class-level value and a classmethod fixture: pytest deprecates session fixtures on instances.
+    """
+
+    url = ""
 
     @pytest.fixture(scope="session")
-    def base_url(self) -> str:
-        return self.url
+    @classmethod
+    def base_url(cls) -> str:
+        return cls.url
 
 
 class MatrixPlugin:
@@ -124,7 +127,8 @@ class MatrixPlugin:
             if not getattr(config.option, "base_url", None):
                 config.option.base_url = self.base_url
         else:
-            config.pluginmanager.register(BaseUrlFixture(self.base_url), "farm-base-url")
+            BaseUrlFixture.url = self.base_url
+            config.pluginmanager.register(BaseUrlFixture(), "farm-base-url")
         cells = config.getoption("farm_cells")
         if cells and not self.worker_id:
             config.pluginmanager.register(CellRecorder(Path(cells)), "farm-cell-recorder")
