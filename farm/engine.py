@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 import docker
 import docker.errors
@@ -224,11 +223,3 @@ class Engine:
                 line = (event.get("stream") or "").strip()
                 if line and on_progress:
                     on_progress(line)
-
-    def remove_image(self, ref: str) -> None:
-        with translated(f"removing image {ref}"), contextlib.suppress(docker.errors.ImageNotFound):
-            self.client.images.remove(ref, force=True)
-
-    def info(self) -> dict[str, Any]:
-        with translated("reading engine info"):
-            return self.client.info()

@@ -6,7 +6,6 @@ Only this module speaks HTTP to the Grid; it returns plain dataclasses and raise
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -198,13 +197,3 @@ class _NotYet(Exception):
     def describe(self, status: GridStatus | None) -> str:
         have = status.slots() if status else {}
         return ", ".join(f"{b} has {have.get(b, 0)} of {n}" for b, n in self.missing.items())
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.2) -> bool:
-    """Small poll used where no exception drives the wait (e.g. a session disappearing)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()

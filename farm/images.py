@@ -142,17 +142,6 @@ def choose_images(
     return ImageChoice(hub=hub, nodes=nodes, notes=notes)
 
 
-def check_available(config: FarmConfig, browsers: tuple[str, ...]) -> None:
-    """Fail before anything starts when a browser can never have an image (Edge without override)."""
-    for browser in browsers:
-        spec = BROWSERS[browser]
-        if not spec.buildable and browser not in config.images and config.image_set == "local":
-            raise ImageError(
-                f"{browser} cannot be built offline (no Debian package); supply {spec.official_image} "
-                f"with `--image {browser}=...` or `images.{browser}` in the config"
-            )
-
-
 # ------------------------------------------------------------------------------------------------
 # Building
 
