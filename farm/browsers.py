@@ -6,8 +6,10 @@ and update checks off: a farm's browsers talk to the application under test and 
 
 from __future__ import annotations
 
+import re
+
 from selenium import webdriver
-from selenium.common.exceptions import SessionNotCreatedException
+from selenium.common.exceptions import SessionNotCreatedException, WebDriverException
 from selenium.webdriver.common.options import ArgOptions
 from selenium.webdriver.remote.client_config import ClientConfig
 from tenacity import Retrying as _Retrying
@@ -72,23 +74,49 @@ def browser_options(browser: str) -> ArgOptions:
     return options
 
 
+# The session's node or browser is gone (the node was killed, the browser crashed): the Grid
+# answers these after its own request timeout, so nothing more should be asked of that session.
+SESSION_LOST_MARKERS = (
+    "unable to execute request for an existing session",
+    "timeout when executing request",
+    "invalid session id",
+    "no such session",
+    "browser has closed",
+    "chrome not reachable",
+    "tab crashed",
+    "failed to decode response from marionette",
+)
+RETRYABLE_MARKERS = ("session not created", "connection refused", *SESSION_LOST_MARKERS)
+INFRASTRUCTURE_MARKERS = (*RETRYABLE_MARKERS, "no slot left")
+# pytest-rerunfailures' --only-rerun: a cell whose session or node was lost runs once more, on a
+# slot that still exists. Not a hang (pytest-timeout: it would only hang again), and not a cell
+# refused for want of a slot (there is none to run it on).
+RERUN_PATTERN = "(?i)" + "|".join(
+    [re.escape(m) for m in RETRYABLE_MARKERS] + ["SessionNotCreatedException", "MaxRetryError", "NewConnectionError"]
+)
+
+
+class NoSlotLeft(WebDriverException):
+    """The Grid has no UP slot for this browser any more: a rerun would wait in its queue forever."""
+
+
 def is_infrastructure_error(exc: BaseException) -> bool:
     """Errors of the Grid or the browser, not of the test: worth a new session, never a rerun of a test."""
-    if isinstance(exc, SessionNotCreatedException | ConnectionError | Urllib3Error):
+    if isinstance(exc, SessionNotCreatedException | ConnectionError | Urllib3Error | NoSlotLeft):
         return True
     message = str(exc).lower()
-    return any(
-        marker in message
-        for marker in (
-            "session not created",
-            "connection refused",
-            "invalid session id",
-            "browser has closed",
-            "chrome not reachable",
-            "tab crashed",
-            "failed to decode response from marionette",
-        )
-    )
+    return any(marker in message for marker in INFRASTRUCTURE_MARKERS)
+
+
+def is_refused(exc: BaseException) -> bool:
+    """The hub refused the session: no UP node offers the browser (asking again cannot help)."""
+    return "no nodes support the capabilities" in str(exc).lower()
+
+
+def is_session_lost(exc: BaseException) -> bool:
+    """The browser or its node is gone: no screenshot, no quit, they would only time out again."""
+    message = str(exc).lower()
+    return any(marker in message for marker in SESSION_LOST_MARKERS)
 
 
 def open_session(grid_url: str, browser: str, attempts: int = 3, timeout: int = 120) -> webdriver.Remote:
@@ -96,7 +124,7 @@ def open_session(grid_url: str, browser: str, attempts: int = 3, timeout: int = 
     for attempt in _Retrying(
         stop=stop_after_attempt(attempts),
         wait=wait_exponential(multiplier=0.5, max=5),
-        retry=retry_if_exception(is_infrastructure_error),
+        retry=retry_if_exception(lambda exc: is_infrastructure_error(exc) and not is_refused(exc)),
         reraise=True,
     ):
         with attempt:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from farm import report as report_api
 from farm.config import FarmConfig, load_config, parse_browsers, parse_counts, parse_images
 from farm.engine import Engine
 from farm.errors import ExitCode, FarmError
+from farm.farm import NodeHealth
 from farm.grid import GridClient, GridStatus
 from farm.progress import reporting, stderr, stdout
 from farm.run import RunOutcome, TestOptions, learn_from_summaries, parse_shard, run_matrix
@@ -137,24 +139,65 @@ def down(name: str | None, docker_host: str | None) -> int:
 @grid_url_option
 @name_option
 def status(as_json: bool, grid_url: str | None, name: str | None) -> int:
-    """Show whether the grid answers and its capacity per browser."""
+    """Show whether the grid answers, its capacity per browser, and the farm's lost nodes."""
     config = config_from(name=name)
     client = GridClient(grid_url or config.grid_url)
+    grid: GridStatus | None = None
+    error: FarmError | None = None
     try:
         grid = client.status()
     except FarmError as exc:
-        if as_json:
-            stdout.print_json(
-                json.dumps({"grid_url": client.url, "ready": False, "version": "", "browsers": {}, "queue": 0, "error": str(exc)})
-            )
-            return ExitCode.INFRASTRUCTURE
-        raise
-    if as_json:
-        stdout.print_json(json.dumps(grid.to_json()))
+        error = exc
+    # the farm's own containers, unless the grid is someone else's (--grid-url)
+    nodes = None if grid_url else farm_api.node_health(config, grid)
+    if error is not None:
+        if not as_json:
+            if nodes:
+                stdout.print(nodes_table(nodes))
+            raise error
+        data = {"grid_url": client.url, "ready": False, "version": "", "browsers": {}, "queue": 0, "error": str(error)}
     else:
-        stdout.print(capacity_table(grid))
-        stdout.print(f"ready: {'yes' if grid.ready else 'no'}, queued session requests: {grid.queue}", markup=False)
+        data = grid.to_json()
+    if nodes is not None:
+        data["nodes"] = [{**asdict(n), "lost": n.lost} for n in nodes]
+        data["lost"] = [n.name for n in nodes if n.lost]
+    if as_json:
+        stdout.print_json(json.dumps(data))
+        return ExitCode.OK if grid is not None else ExitCode.INFRASTRUCTURE
+    assert grid is not None
+    stdout.print(capacity_table(grid))
+    stdout.print(f"ready: {'yes' if grid.ready else 'no'}, queued session requests: {grid.queue}", markup=False)
+    if nodes and any(n.lost for n in nodes):
+        stdout.print(nodes_table(nodes))
+        lost = ", ".join(n.name for n in nodes if n.lost)
+        stdout.print(f"lost nodes: {lost}; `farm up` replaces them", markup=False)
     return ExitCode.OK
+
+
+def nodes_table(nodes: list[NodeHealth]) -> Table:
+    table = Table(title="Nodes", title_justify="left")
+    for column in ("node", "browser", "container", "grid"):
+        table.add_column(column)
+    for node in nodes:
+        colour = "red" if node.lost else "green"
+        table.add_row(node.name, node.browser, f"[{colour}]{node.container}[/]", f"[{colour}]{node.grid}[/]")
+    return table
+
+
+def print_incidents(summary: dict[str, Any], limit: int = 20) -> None:
+    """Cells re-run after an infrastructure failure, and every cell that did not run, with why."""
+    retried = [c for c in summary["cells"] if any(why.startswith("infrastructure") for why in c.get("retries", []))]
+    if retried:
+        stdout.print(f"{len(retried)} cell(s) re-run after an infrastructure failure (node or browser lost):", markup=False)
+        for cell in retried[:limit]:
+            stdout.print(f"  {cell['nodeid']}: {cell['status']} on the re-run; first attempt: {cell['retries'][0]}", markup=False)
+    not_run = summary.get("not_run_cells", [])
+    if not_run:
+        stdout.print(f"{len(not_run)} cell(s) did not run:", markup=False)
+        for cell in not_run[:limit]:
+            stdout.print(f"  {cell['nodeid']}: {cell['reason']}", markup=False)
+        if len(not_run) > limit:
+            stdout.print(f"  ... and {len(not_run) - limit} more (see summary.json)", markup=False)
 
 
 def matrix_table(outcome: RunOutcome) -> Table:
@@ -228,6 +271,7 @@ def test_command(
     stdout.print(matrix_table(outcome))
     makespan, counts = outcome.summary["makespan"], outcome.summary["counts"]
     stdout.print(", ".join(f"{n} {s}" for s, n in counts.items()) + f" of {outcome.summary['total']} cells", markup=False)
+    print_incidents(outcome.summary)
     stdout.print(
         f"makespan {makespan['actual']:.1f}s (predicted {makespan['predicted']:.1f}s, lower bound {makespan['lower_bound']:.1f}s)",
         markup=False,

@@ -10,17 +10,25 @@ It meets xdist's `Scheduling` protocol (xdist/scheduler/protocol.py) and is retu
   before anyone knows which slot frees first. Instead every cell is sent followed by an idle
   sentinel item that the farm plugin turns into a no-op; the worker runs the cell at once and then
   parks on the sentinel until the next decision, made when a slot actually frees.
+
+Slots follow the Grid during the run: when a node dies the Grid marks it DOWN (its health check),
+the browser's limit shrinks and the cells the node was running are re-run (pytest-rerunfailures)
+within the smaller limit. A browser left with no slots at all gets its pending cells dropped, each
+with the reason, so the run ends with every cell accounted for instead of waiting forever.
 """
 
 from __future__ import annotations
 
+import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from farm.schedule import Plan
 
 IDLE_NAME = "farm-idle-slot"
+Capacity = Callable[[], Mapping[str, int] | None]  # the Grid's slots per browser now; None if unknown
+OnDrop = Callable[[str, str], None]  # (nodeid, reason) of a cell that cannot run
 
 
 def is_idle_nodeid(nodeid: str) -> bool:
@@ -30,10 +38,24 @@ def is_idle_nodeid(nodeid: str) -> bool:
 class LongestFirstScheduling:
     """xdist Scheduling: one running cell per worker, workers = total slots, longest first."""
 
-    def __init__(self, numnodes: int, plan: Plan, log: Any = None) -> None:
+    def __init__(
+        self,
+        numnodes: int,
+        plan: Plan,
+        log: Any = None,
+        capacity: Capacity | None = None,
+        on_drop: OnDrop | None = None,
+        refresh_every: float = 2.0,
+    ) -> None:
         self.numnodes = numnodes
         self.plan = plan
         self.log = log
+        self.capacity = capacity
+        self.on_drop = on_drop
+        self.refresh_every = refresh_every
+        self.limits: dict[str, int] = dict(plan.slots)
+        self.checked = time.monotonic()
+        self.dropped: dict[str, str] = {}
         self.node2collection: dict[Any, list[str]] = {}
         self.node2pending: dict[Any, list[int]] = {}
         self.running: dict[Any, int | None] = {}
@@ -132,15 +154,46 @@ class LongestFirstScheduling:
                 self.pending.append(index)
         self.pending.sort(key=lambda i: (-self.expected(i), collection[i]))
 
+    def refresh_limits(self, force: bool = False) -> None:
+        """Take the Grid's current slots per browser (rate-limited); keep the last known on no answer."""
+        now = time.monotonic()
+        if self.capacity is None or (not force and now - self.checked < self.refresh_every):
+            return
+        self.checked = now
+        seen = self.capacity()
+        if seen is not None:
+            self.limits = {browser: int(seen.get(browser, 0)) for browser in self.plan.slots}
+
+    def distrust_limits(self) -> None:
+        """An infrastructure failure was just reported: read the Grid again at the next decision."""
+        self.checked = float("-inf")
+
+    def _drop_unrunnable(self) -> None:
+        """Drop pending cells of browsers the Grid has no slot left for, once none of theirs runs."""
+        stranded = {self.browser_of(i) for i in self.pending if self.limits.get(self.browser_of(i), 0) < 1}
+        stranded = {b for b in stranded if self.busy[b] < 1}
+        if not stranded:
+            return
+        self.refresh_limits(force=True)  # confirm before giving up on cells
+        for index in [i for i in self.pending if self.browser_of(i) in stranded and self.limits.get(self.browser_of(i), 0) < 1]:
+            assert self.collection is not None
+            nodeid, browser = self.collection[index], self.browser_of(index)
+            self.pending.remove(index)
+            self.dropped[nodeid] = reason = f"not run: the grid has no {browser} slot left (its nodes were lost)"
+            if self.on_drop is not None:
+                self.on_drop(nodeid, reason)
+
     def schedule(self) -> None:
         if not self.collection_is_completed:
             return
         if self.collection is None:
             self._first_collection()
+        self.refresh_limits()
+        self._drop_unrunnable()
         for node, index in list(self.running.items()):
             if index is not None or node in self.finished_nodes:
                 continue
-            chosen = next((i for i in self.pending if self.busy[self.browser_of(i)] < self.plan.slots.get(self.browser_of(i), 0)), None)
+            chosen = next((i for i in self.pending if self.busy[self.browser_of(i)] < self.limits.get(self.browser_of(i), 0)), None)
             if chosen is None:
                 break
             self.pending.remove(chosen)

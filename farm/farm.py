@@ -18,7 +18,7 @@ from docker.models.containers import Container
 from farm import labels
 from farm.config import FarmConfig
 from farm.engine import ContainerSpec, Engine
-from farm.errors import GridError, NodeStartupError, PortInUseError
+from farm.errors import FarmError, GridError, NodeStartupError, PortInUseError
 from farm.grid import GridClient, GridStatus
 from farm.images import ImageChoice, choose_images
 
@@ -29,6 +29,20 @@ EVENT_BUS_PORTS = {"SE_EVENT_BUS_PUBLISH_PORT": "4442", "SE_EVENT_BUS_SUBSCRIBE_
 # Offline resolvers: fail a lookup of an outside name in about a second instead of 20 s, while
 # Docker's embedded DNS still answers the farm's own names (see the README, "Offline farms").
 OFFLINE_DNS_OPTIONS = ["timeout:1", "attempts:1"]
+
+
+@dataclass
+class NodeHealth:
+    """One node as the engine and the Grid see it; `lost` when either says it cannot serve."""
+
+    name: str
+    browser: str
+    container: str  # "running", or e.g. "exited (137)" after a docker kill
+    grid: str  # the Grid's availability (UP, DOWN, DRAINING) or "not registered"
+
+    @property
+    def lost(self) -> bool:
+        return self.container != "running" or self.grid != "UP"
 
 
 @dataclass
@@ -259,6 +273,19 @@ class Farm:
     def status(self) -> GridStatus:
         return self.grid().status()
 
+    def node_health(self, grid: GridStatus | None) -> list[NodeHealth]:
+        """Every node container of this farm, with what the Grid says of it (None: no answer)."""
+        availability = {node.uri: node.availability for node in grid.nodes} if grid else {}
+        health = []
+        for container in sorted(self.containers(role="node"), key=lambda c: c.name):
+            state = container.status
+            if state != "running":
+                state = f"{state} ({container.attrs.get('State', {}).get('ExitCode', '?')})"
+            ip = self.engine.container_ip(container, self.network_name) if container.status == "running" else None
+            seen = availability.get(f"http://{ip}:5555", "not registered") if grid else "no answer"
+            health.append(NodeHealth(container.name, container.labels.get(labels.BROWSER, ""), state, seen))
+        return health
+
 
 # ------------------------------------------------------------------------------------------------
 # Entry points used by the CLI: each connects to the configured engine and does one thing.
@@ -270,3 +297,15 @@ def up(config: FarmConfig, progress: Progress) -> UpResult:
 
 def down(config: FarmConfig) -> list[str]:
     return Farm(config, Engine.connect(config.docker_host)).down()
+
+
+def node_health(config: FarmConfig, grid: GridStatus | None) -> list[NodeHealth] | None:
+    """The farm's nodes, or None when its engine does not answer (the Grid may live elsewhere)."""
+    try:
+        farm = Farm(config, Engine.connect(config.docker_host, timeout=10))
+    except FarmError:
+        return None
+    try:
+        return farm.node_health(grid)
+    finally:
+        farm.engine.close()

@@ -119,12 +119,23 @@ class GridClient:
     def status(self) -> GridStatus:
         value = self._get_json("/status").get("value", {})
         nodes = [parse_node(raw) for raw in value.get("nodes", [])]
-        try:
-            grid = self.graphql("{ grid { version sessionQueueSize } }").get("grid") or {}
-        except GridError:
-            grid = {}
+        grid = self._grid_info()
         version = str(grid.get("version") or next((n.get("version", "") for n in value.get("nodes", [])), "")).split(" ")[0]
         return GridStatus(self.url, bool(value.get("ready")), version, int(grid.get("sessionQueueSize") or 0), nodes)
+
+    def slots_now(self) -> dict[str, int] | None:
+        """Slots per browser on UP nodes, from /status alone (cheap enough to poll); None on no answer."""
+        try:
+            value = self._get_json("/status").get("value", {})
+        except GridError:
+            return None
+        return GridStatus(self.url, bool(value.get("ready")), "", 0, [parse_node(raw) for raw in value.get("nodes", [])]).slots()
+
+    def _grid_info(self) -> dict[str, Any]:
+        try:
+            return self.graphql("{ grid { version sessionQueueSize } }").get("grid") or {}
+        except GridError:
+            return {}
 
     def session_node(self, session_id: str) -> str:
         """The URI of the node serving a session ('' when the Grid does not say)."""

@@ -23,8 +23,9 @@ from typing import Any
 import allure
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import SessionNotCreatedException
 
-from farm.browsers import is_infrastructure_error, open_session
+from farm.browsers import NoSlotLeft, is_infrastructure_error, is_refused, is_session_lost, open_session
 from farm.config import parse_browsers
 from farm.dispatch import IDLE_NAME, LongestFirstScheduling, is_idle_nodeid
 from farm.matrix import Cell, base_test_id
@@ -33,6 +34,7 @@ from farm.schedule import Plan
 
 DRIVER_KEY = pytest.StashKey[webdriver.Remote]()
 CELL_KEY = pytest.StashKey[dict[str, Any]]()
+LOST_KEY = pytest.StashKey[bool]()
 DEFAULT_GRID_URL = "http://127.0.0.1:4444"
 
 
@@ -52,6 +54,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--farm-collect", default=None, help="(farm test) write the collected matrix here")
     group.addoption("--farm-artifacts", default=None, help="(farm test) also save failure screenshots in this folder")
     group.addoption("--farm-sessions", default=None, help="(farm test) ledger of Grid sessions opened and quit, for clean-up")
+    group.addoption("--farm-dropped", default=None, help="(farm test) write cells that cannot run (no slot left) here, with why")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -116,6 +119,7 @@ class MatrixPlugin:
         self.base_url = config.getoption("farm_base_url")
         plan = config.getoption("farm_plan")
         self.plan = Plan.load(Path(plan)) if plan else None
+        self.scheduler: LongestFirstScheduling | None = None
         self.worker_id = getattr(config, "workerinput", {}).get("workerid", "")
         artifacts = config.getoption("farm_artifacts")
         self.artifacts = Path(artifacts) if artifacts else None
@@ -181,7 +185,23 @@ class MatrixPlugin:
             return None
         from xdist.workermanage import parse_tx_spec_config
 
-        return LongestFirstScheduling(len(parse_tx_spec_config(config)), self.plan, log)
+        from farm.grid import GridClient
+
+        dropped = config.getoption("farm_dropped")
+        self.scheduler = LongestFirstScheduling(
+            len(parse_tx_spec_config(config)),
+            self.plan,
+            log,
+            capacity=GridClient(self.grid_url, timeout=2).slots_now,
+            on_drop=(lambda nodeid, reason: append_line(Path(dropped), {"nodeid": nodeid, "reason": reason})) if dropped else None,
+        )
+        return self.scheduler
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Controller: a lost node or browser may have taken slots with it; re-read the Grid first."""
+        failure = dict(report.user_properties).get("farm_failure")
+        if self.scheduler is not None and failure and failure.get("kind") == "infrastructure":
+            self.scheduler.distrust_limits()
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
@@ -197,7 +217,14 @@ class MatrixPlugin:
     # the browser session ---------------------------------------------------------------------
     @pytest.fixture
     def driver(self, request: pytest.FixtureRequest, browser_name: str) -> Iterator[webdriver.Remote]:
-        session = open_session(self.grid_url, browser_name)
+        if getattr(request.node, "execution_count", 1) > 1:
+            self._check_slot_left(browser_name)
+        try:
+            session = open_session(self.grid_url, browser_name)
+        except SessionNotCreatedException as exc:
+            if is_refused(exc):
+                raise self._no_slot_left(browser_name) from exc
+            raise
         self._note_session(session.session_id, "open")
         request.node.stash[DRIVER_KEY] = session
         info = request.node.stash.setdefault(CELL_KEY, {})
@@ -210,15 +237,28 @@ class MatrixPlugin:
             yield session
         finally:
             request.node.stash[DRIVER_KEY] = None  # type: ignore[assignment]
-            with contextlib.suppress(Exception):
-                session.quit()
-                self._note_session(session.session_id, "quit")
+            if request.node.stash.get(LOST_KEY, False):
+                self._note_session(session.session_id, "lost")  # its node is gone: a quit would only time out
+            else:
+                with contextlib.suppress(Exception):
+                    session.quit()
+                    self._note_session(session.session_id, "quit")
+
+    def _check_slot_left(self, browser: str) -> None:
+        """Before a rerun: fail at once if the Grid has no UP slot for the browser (its queue would wait)."""
+        from farm.grid import GridClient
+
+        slots = GridClient(self.grid_url, timeout=2).slots_now()
+        if slots is not None and slots.get(browser, 0) < 1:
+            raise self._no_slot_left(browser)
+
+    def _no_slot_left(self, browser: str) -> NoSlotLeft:
+        return NoSlotLeft(f"no {browser} slot left on the grid at {self.grid_url} (its nodes were lost); restore them with `farm up`")
 
     def _note_session(self, session_id: str, event: str) -> None:
         """One line per session event: if this worker is killed, `farm test` quits what is left open."""
         if self.ledger is not None:
-            with self.ledger.open("a", encoding="utf-8") as stream:
-                stream.write(json.dumps({"session": session_id, "event": event}) + "\n")
+            append_line(self.ledger, {"session": session_id, "event": event})
 
     # reports ---------------------------------------------------------------------------------
     @pytest.hookimpl(wrapper=True)
@@ -228,9 +268,13 @@ class MatrixPlugin:
         if call.when == "setup":
             info["start"] = call.start
             info.pop("screenshot", None)  # a rerun starts clean; earlier attempts keep theirs in Allure
+            item.stash[LOST_KEY] = False
         if report.failed and call.excinfo is not None:
             report.user_properties.append(("farm_failure", {"kind": failure_kind(call.excinfo), "message": call.excinfo.exconly()[:500]}))
-            self._capture(item, info)
+            if is_session_lost(call.excinfo.value):
+                item.stash[LOST_KEY] = True
+            else:
+                self._capture(item, info)
         if call.when == "teardown":
             info["stop"] = call.stop
             report.user_properties.append(("farm", dict(info)))
@@ -257,6 +301,12 @@ class MatrixPlugin:
             item.add_report_section("call", "farm", f"WARNING: no page source: {type(exc).__name__}: {exc}")
 
 
+def append_line(path: Path, record: dict[str, Any]) -> None:
+    """One JSON line, appended and closed at once: a reader never waits for the run to end."""
+    with path.open("a", encoding="utf-8") as stream:
+        stream.write(json.dumps(record) + "\n")
+
+
 class CellRecorder:
     """Controller side: one JSON line per finished cell, flushed at once so progress can be followed."""
 
@@ -274,5 +324,4 @@ class CellRecorder:
         if not result.stop:
             result.stop = time.time()
             result.start = result.start or result.stop - result.duration
-        with self.path.open("a", encoding="utf-8") as stream:
-            stream.write(json.dumps(result.__dict__) + "\n")
+        append_line(self.path, result.__dict__)

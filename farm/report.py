@@ -15,6 +15,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from farm.report_files import (
     executors_as_environment,
     from_properties,
     merge_environments,
+    not_run_results,
     to_properties,
 )
 
@@ -81,6 +83,8 @@ def write_run_files(results: Path, summary: Mapping[str, Any], grid: Mapping[str
     )
     (results / "executor.json").write_text(json.dumps(executor_from_env(os.environ, socket.gethostname())), encoding="utf-8")
     (results / "categories.json").write_text(json.dumps(CATEGORIES, indent=1), encoding="utf-8")
+    for result in not_run_results(summary.get("not_run_cells", []), int(time.time() * 1000)):
+        (results / f"{result['uuid']}-result.json").write_text(json.dumps(result), encoding="utf-8")
 
 
 def _job_name(results: Path, taken: set[str]) -> str:

@@ -7,14 +7,17 @@ values shared by every job once, values that differ once per job, and every job'
 
 from __future__ import annotations
 
+import hashlib
 import re
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 INFRASTRUCTURE_PATTERN = (
     r"(?s).*(SessionNotCreated|session not created|Timeout >|Failed: Timeout|ConnectionRefused|Connection refused|"
     r"MaxRetryError|invalid session id|browser has closed|chrome not reachable|tab crashed|worker .* crashed|"
-    r"grid .* unreachable|Marionette).*"
+    r"grid .* unreachable|Marionette|Unable to execute request for an existing session|Timeout when executing request|"
+    r"no such session|slot left).*"
 )
 
 CATEGORIES: list[dict[str, Any]] = [
@@ -24,7 +27,38 @@ CATEGORIES: list[dict[str, Any]] = [
     {"name": "Product failures", "matchedStatuses": ["failed"]},
     {"name": "Test errors", "matchedStatuses": ["broken"]},
     {"name": "Flaky tests", "matchedStatuses": ["passed", "failed", "broken"], "flaky": True},
+    {"name": "Not run", "matchedStatuses": ["unknown"]},
 ]
+
+
+def not_run_results(not_run: Sequence[Mapping[str, str]], now_ms: int) -> list[dict[str, Any]]:
+    """Allure results (status unknown, with the reason) for the summary's `not_run_cells`, so the
+    report accounts for the whole matrix, not only for what finished."""
+    results = []
+    for cell in not_run:
+        nodeid, reason, browser = cell["nodeid"], cell["reason"], cell.get("browser", "")
+        path, _, name = nodeid.rpartition("::")
+        module = path.split("::")[0].rsplit("/", 1)[-1].removesuffix(".py")
+        results.append(
+            {
+                "uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"farm-not-run/{now_ms}/{nodeid}")),
+                "historyId": hashlib.md5(nodeid.encode()).hexdigest(),
+                "name": name or nodeid,
+                "fullName": nodeid,
+                "status": "unknown",
+                "statusDetails": {"message": reason},
+                "stage": "finished",
+                "start": now_ms,
+                "stop": now_ms,
+                "labels": [
+                    {"name": "browser", "value": browser},
+                    {"name": "parentSuite", "value": browser},
+                    {"name": "suite", "value": module},
+                    {"name": "tag", "value": "not-run"},
+                ],
+            }
+        )
+    return results
 
 
 def executor_from_env(env: Mapping[str, str], hostname: str) -> dict[str, Any]:

@@ -37,6 +37,7 @@ class CellResult:
     failure_kind: str = ""  # product | test | infrastructure
     message: str = ""
     screenshot: str = ""
+    retries: list[str] = field(default_factory=list)  # why earlier attempts were re-run: "kind: message"
 
 
 @dataclass
@@ -49,6 +50,7 @@ class CellState:
     attempts: int = 1
     duration: float = 0.0
     info: dict[str, Any] = field(default_factory=dict)
+    retries: list[str] = field(default_factory=list)
 
     def add(self, when: str, outcome: str, duration: float, props: Mapping[str, Any]) -> bool:
         """Fold one report in; True when the cell is complete (its last teardown, or a crash)."""
@@ -59,6 +61,8 @@ class CellState:
             self.info["start"] = first_start
         if outcome == "rerun":
             self.rerun = True
+            failure = props.get("farm_failure") or {"kind": "test", "message": ""}
+            self.retries.append(f"{failure.get('kind', 'test')}: {str(failure.get('message', ''))[:300]}")
         elif outcome == "failed":
             failure = dict(props.get("farm_failure") or {"kind": "test", "message": ""})
             failure["when"] = when
@@ -100,6 +104,7 @@ class CellState:
             failure_kind=first.get("kind", ""),
             message=first.get("message", "")[:500],
             screenshot=str(info.get("screenshot", "")),
+            retries=list(self.retries),
         )
 
 
@@ -116,23 +121,40 @@ def read_cells(path: Path) -> list[CellResult]:
     return results
 
 
-def summarize(results: Iterable[CellResult], planned: Iterable[Cell], slots: Mapping[str, int], predicted: float) -> dict[str, Any]:
-    """The run's summary.json: per cell, counts, and makespan against prediction and lower bound."""
+def summarize(
+    results: Iterable[CellResult],
+    planned: Iterable[Cell],
+    slots: Mapping[str, int],
+    predicted: float,
+    why_not_run: Mapping[str, str] | None = None,
+    stopped: str = "",
+) -> dict[str, Any]:
+    """The run's summary.json: per cell, counts, and makespan against prediction and lower bound.
+
+    Every planned cell is accounted for: it has a result, or it is in `not_run` with a reason (the
+    scheduler's, e.g. no slot left for its browser, else why the run stopped).
+    """
     results = list(results)
     planned = list(planned)
     done = {r.nodeid for r in results}
+    missing = sorted((c for c in planned if c.nodeid not in done), key=lambda c: c.nodeid)
+    fallback = f"not run: the run stopped ({stopped})" if stopped else "not run: no result came back for it"
+    not_run = [{**asdict(c), "reason": (why_not_run or {}).get(c.nodeid, fallback)} for c in missing]
     starts = [r.start for r in results if r.start]
     stops = [r.stop for r in results if r.stop]
     actual = (max(stops) - min(starts)) if starts and stops else 0.0
     measured = {r.nodeid: r.duration for r in results}
     cells = [Cell(r.nodeid, r.test_id, r.browser) for r in results]
     counts = {status: sum(1 for r in results if r.status == status) for status in STATUSES}
+    infrastructure_retries = sum(1 for r in results for why in r.retries if why.startswith("infrastructure"))
     return {
         "format": "farm-summary/1",
         "cells": [asdict(r) for r in sorted(results, key=lambda r: (r.test_id, r.browser))],
         "counts": counts,
         "total": len(planned),
-        "not_run": sorted(c.nodeid for c in planned if c.nodeid not in done),
+        "not_run": [c["nodeid"] for c in not_run],
+        "not_run_cells": not_run,
+        "infrastructure_retries": infrastructure_retries,
         "slots": dict(slots),
         "makespan": {
             "predicted": round(predicted, 3),

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 from farm import history as history_store
 from farm import labels
 from farm.appserver import LOOPBACK_NAMES, relay, serve
+from farm.browsers import RERUN_PATTERN
 from farm.config import FarmConfig
 from farm.engine import Engine
 from farm.errors import ExitCode, GridError, NoTestsError, UsageError
@@ -37,6 +38,7 @@ from farm.schedule import Plan, expected_durations, shard
 
 DEFAULT_SUITE = Path("suites/demo")
 HISTORY_FILE = "history.json"
+DROPPED_FILE = "dropped.jsonl"  # cells the scheduler could not run (no slot left), with the reason
 GRID_LOST_AFTER = 15.0  # seconds without an answer from the Grid before a run is given up
 Progress = Callable[[str], None]
 
@@ -253,6 +255,8 @@ def run_pytest(args: list[str], plan: Plan, results_dir: Path, progress: Progres
         str(cells_path),
         "--farm-sessions",
         str(results_dir / "sessions.jsonl"),
+        "--farm-dropped",
+        str(results_dir / DROPPED_FILE),
     ]
     started = time.monotonic()
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "FARM_SESSION": labels.SESSION_ID}
@@ -304,14 +308,26 @@ def result_options(options: TestOptions, results_dir: Path) -> list[str]:
     extra = ["--alluredir", str(results_dir / "allure-results"), "--junitxml", str(results_dir / "junit.xml")]
     extra += ["--farm-artifacts", str(results_dir / "screenshots")]
     if options.timeout:
-        extra += ["--timeout", str(options.timeout)]
-        if options.reruns:
-            # pytest-timeout arms its timer once per protocol, and rerunfailures runs the attempts
-            # inside it: time each call instead, or a rerun would have no timeout at all.
-            extra += ["-o", "timeout_func_only=true"]
+        # pytest-timeout arms its timer once per protocol, and rerunfailures runs the attempts
+        # inside it: time each call instead, or a rerun would have no timeout at all.
+        extra += ["--timeout", str(options.timeout), "-o", "timeout_func_only=true"]
     if options.reruns:
         extra += ["--reruns", str(options.reruns)]
+    else:
+        # A cell whose node or browser was lost runs once more, on a slot that is still there.
+        extra += ["--reruns", "1", "--only-rerun", RERUN_PATTERN]
     return extra
+
+
+def read_dropped(path: Path) -> dict[str, str]:
+    """The scheduler's not-run cells and why; a torn last line (killed writer) is skipped."""
+    reasons: dict[str, str] = {}
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                entry = json.loads(line)
+                reasons[str(entry["nodeid"])] = str(entry["reason"])
+    return reasons
 
 
 def run_matrix(config: FarmConfig, options: TestOptions, progress: Progress) -> RunOutcome:
@@ -341,15 +357,16 @@ def run_matrix(config: FarmConfig, options: TestOptions, progress: Progress) -> 
         raise
     quit_leftover_sessions(client, results_dir / "sessions.jsonl")
     results = _complete(read_cells(results_dir / "cells.jsonl"), cells)
-    summary = summarize(results, cells, slots, plan.predicted_makespan)
+    try:
+        grid = client.status().to_json()
+    except GridError:  # the grid died under the run (often faster than the watchdog's grace)
+        grid = {"grid_url": client.url}
+        stopped = stopped or "grid lost"
+    summary = summarize(results, cells, slots, plan.predicted_makespan, read_dropped(results_dir / DROPPED_FILE), stopped)
     summary["pytest_exit"] = code
     summary["stopped"] = stopped
     summary["base_url"] = served_base_url
-    try:
-        summary["grid"] = client.status().to_json()
-    except GridError:  # the grid died under the run (often faster than the watchdog's grace)
-        summary["grid"] = {"grid_url": client.url}
-        summary["stopped"] = stopped = stopped or "grid lost"
+    summary["grid"] = grid
     write_json_atomic(results_dir / "summary.json", summary)
     write_run_files(results_dir / "allure-results", summary, summary["grid"], served_base_url)
     if not options.shard:
@@ -372,10 +389,11 @@ def _complete(results: list[CellResult], cells: list[Cell]) -> list[CellResult]:
 
 
 def _exit_code(summary: dict[str, Any], pytest_exit: int) -> ExitCode:
+    """3 when the matrix could not be run whole (cells not run), 1 when cells failed, else 0."""
     counts = summary["counts"]
-    if summary["not_run"] and pytest_exit not in (0, 1):
+    if summary["not_run"] or pytest_exit in (2, 3, 4):  # pytest itself interrupted, crashed or misused
         return ExitCode.INFRASTRUCTURE
-    if counts["failed"] or counts["broken"] or summary["not_run"]:
+    if counts["failed"] or counts["broken"]:
         return ExitCode.TESTS_FAILED
     return ExitCode.OK
 

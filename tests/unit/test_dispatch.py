@@ -22,10 +22,10 @@ class MockNode:
         return self.name
 
 
-def make(durations: dict[str, tuple[str, float]], slots: dict[str, int], workers: int):
+def make(durations: dict[str, tuple[str, float]], slots: dict[str, int], workers: int, **kwargs):
     plan = Plan(slots=slots, cells={n: {"browser": b, "test_id": n, "expected": s} for n, (b, s) in durations.items()})
     collection = [*durations, f"::{IDLE_NAME}"]
-    sched = LongestFirstScheduling(workers, plan)
+    sched = LongestFirstScheduling(workers, plan, **kwargs)
     nodes = [MockNode(f"gw{i}") for i in range(workers)]
     for node in nodes:
         sched.add_node(node)
@@ -128,3 +128,73 @@ def test_collection_stays_complete_after_a_worker_leaves():
     sched.remove_node(nodes[0])
     sched.mark_test_complete(nodes[1], sched.running[nodes[1]])
     assert nodes[1].shut and sched.tests_finished
+
+
+class GridSlots:
+    """What the Grid reports, changed by the test; counts how often the scheduler asked."""
+
+    def __init__(self, **slots: int) -> None:
+        self.slots: dict[str, int] | None = dict(slots)
+        self.asked = 0
+
+    def __call__(self):
+        self.asked += 1
+        return self.slots
+
+
+def test_lost_node_shrinks_the_browser_limit_and_reruns_wait_within_it():
+    grid = GridSlots(chrome=2)
+    cells = {"a": ("chrome", 5), "b": ("chrome", 4), "c": ("chrome", 3), "d": ("chrome", 2)}
+    sched, nodes, collection = make(cells, {"chrome": 2}, 2, capacity=grid, refresh_every=0)
+    sched.schedule()
+    assert sorted(running(sched, collection).values()) == ["a", "b"]
+    grid.slots = {"chrome": 1}  # one node DOWN: a's rerun still holds its worker and counts as busy
+    node_b = next(n for n in nodes if collection[sched.running[n]] == "b")
+    sched.mark_test_complete(node_b, collection.index("b"))
+    assert running(sched, collection) == {next(n.name for n in nodes if n is not node_b): "a"}  # c waits: 1 busy of 1
+    node_a = next(n for n in nodes if n is not node_b)
+    sched.mark_test_complete(node_a, collection.index("a"))
+    assert list(running(sched, collection).values()) == ["c"]
+    assert grid.asked >= 3
+
+
+def test_browser_without_slots_left_gets_its_pending_cells_dropped_with_the_reason():
+    grid = GridSlots(chrome=1, firefox=1)
+    dropped: list[tuple[str, str]] = []
+    cells = {"f1": ("firefox", 9), "f2": ("firefox", 8), "f3": ("firefox", 7), "c1": ("chrome", 2), "c2": ("chrome", 1)}
+    sched, nodes, collection = make(cells, {"chrome": 1, "firefox": 1}, 2, capacity=grid, on_drop=lambda n, r: dropped.append((n, r)))
+    sched.schedule()
+    assert sorted(running(sched, collection).values()) == ["c1", "f1"]
+    grid.slots = {"chrome": 1}  # the only firefox node died
+    sched.refresh_every = 0
+    firefox_worker = next(n for n in nodes if collection[sched.running[n]] == "f1")
+    sched.mark_test_complete(firefox_worker, collection.index("f1"))  # f1 ended (broken, rerun found no slot)
+    assert sorted(n for n, _ in dropped) == ["f2", "f3"]
+    assert all("no firefox slot left" in reason for _, reason in dropped)
+    assert sched.dropped.keys() == {"f2", "f3"}
+    chrome_worker = next(n for n in nodes if n is not firefox_worker)
+    sched.mark_test_complete(chrome_worker, collection.index("c1"))
+    assert "c2" in running(sched, collection).values()
+    sched.mark_test_complete(next(n for n in nodes if sched.running[n] is not None), collection.index("c2"))
+    assert sched.tests_finished and all(n.shut for n in nodes)
+
+
+def test_no_answer_from_the_grid_keeps_the_last_known_limits():
+    grid = GridSlots(chrome=2)
+    sched, _nodes, collection = make({"a": ("chrome", 2), "b": ("chrome", 1)}, {"chrome": 2}, 2, capacity=grid, refresh_every=0)
+    grid.slots = None
+    sched.schedule()
+    assert sorted(running(sched, collection).values()) == ["a", "b"] and not sched.dropped
+
+
+def test_dropping_waits_while_a_cell_of_that_browser_still_runs():
+    grid = GridSlots(chrome=1)
+    sched, nodes, collection = make({"a": ("chrome", 2), "b": ("chrome", 1)}, {"chrome": 1}, 2, capacity=grid, refresh_every=0)
+    sched.schedule()
+    grid.slots = {}
+    sched.schedule()
+    assert not sched.dropped  # a is still running (its rerun may find a slot again)
+    grid.slots = {"chrome": 1}  # the node came back (farm up)
+    worker = next(n for n in nodes if sched.running[n] is not None)
+    sched.mark_test_complete(worker, collection.index("a"))
+    assert "b" in running(sched, collection).values() and not sched.dropped

@@ -96,6 +96,9 @@ def test_summary_counts_not_run_and_makespans():
     planned = [Cell("a[chrome]", "a", "chrome"), Cell("b[chrome]", "b", "chrome")]
     summary = summarize([done], planned, {"chrome": 1}, predicted=5.0)
     assert summary["counts"]["passed"] == 1 and summary["not_run"] == ["b[chrome]"]
+    assert summary["not_run_cells"] == [
+        {"nodeid": "b[chrome]", "test_id": "b", "browser": "chrome", "reason": "not run: no result came back for it"}
+    ]
     assert summary["makespan"] == {"predicted": 5.0, "actual": 4.0, "lower_bound": 2.0}
 
 
@@ -110,3 +113,27 @@ def test_summary_counts_not_run_and_makespans():
 )
 def test_base_test_id(nodeid, ids, index, expected):
     assert base_test_id(nodeid, ids, index) == expected
+
+
+def test_not_run_cells_carry_the_schedulers_reason_else_why_the_run_stopped():
+    planned = [Cell("a[firefox]", "a", "firefox"), Cell("b[chrome]", "b", "chrome")]
+    summary = summarize([], planned, {"chrome": 1}, 1.0, {"a[firefox]": "not run: no firefox slot left"}, stopped="interrupted")
+    reasons = {c["nodeid"]: c["reason"] for c in summary["not_run_cells"]}
+    assert reasons == {"a[firefox]": "not run: no firefox slot left", "b[chrome]": "not run: the run stopped (interrupted)"}
+
+
+def test_an_infrastructure_retry_is_counted_and_its_reason_kept():
+    lost = {"farm_failure": {"kind": "infrastructure", "message": "WebDriverException: Unable to execute request for an existing session"}}
+    done, state = fold(
+        ("setup", "passed", {}),
+        ("call", "rerun", lost),
+        ("teardown", "passed", {}),
+        ("setup", "passed", {}),
+        ("call", "passed", {}),
+        ("teardown", "passed", {"farm": {"browser": "chrome", "test_id": "a", "start": 1.0, "stop": 9.0}}),
+    )
+    result = state.result("a[chrome]")
+    assert done and result.status == "passed" and result.attempts == 2
+    assert result.retries == ["infrastructure: WebDriverException: Unable to execute request for an existing session"]
+    summary = summarize([result], [Cell("a[chrome]", "a", "chrome")], {"chrome": 1}, 1.0)
+    assert summary["infrastructure_retries"] == 1 and summary["cells"][0]["retries"] == result.retries

@@ -12,6 +12,7 @@ from farm.report_files import (
     executors_as_environment,
     from_properties,
     merge_environments,
+    not_run_results,
     to_properties,
 )
 
@@ -101,6 +102,11 @@ def test_properties_round_trip(value):
         ("Failed: Timeout >8.0s", "Infrastructure"),
         ("selenium.common.exceptions.SessionNotCreatedException: Message: Could not start a new session", "Infrastructure"),
         ("worker 'gw1' crashed while running 't.py::x[chrome]'", "Infrastructure"),
+        (
+            "WebDriverException: Message: Unable to execute request for an existing session: Timeout when executing request",
+            "Infrastructure",
+        ),
+        ("NoSlotLeft: Message: no chrome slot left on the grid at http://127.0.0.1:4444", "Infrastructure"),
         ("AssertionError: assert 'a' == 'b'", None),
     ],
 )
@@ -112,7 +118,28 @@ def test_infrastructure_category_matches_infrastructure_messages_only(message, c
 
 def test_categories_cover_product_test_errors_and_flaky():
     names = [c["name"] for c in CATEGORIES]
-    assert names == ["Infrastructure", "Product failures", "Test errors", "Flaky tests"]
+    assert names == ["Infrastructure", "Product failures", "Test errors", "Flaky tests", "Not run"]
     assert (
         CATEGORIES[1]["matchedStatuses"] == ["failed"] and CATEGORIES[2]["matchedStatuses"] == ["broken"] and CATEGORIES[3]["flaky"] is True
     )
+
+
+def test_not_run_cells_become_unknown_results_with_their_reason_and_browser():
+    cells = [
+        {
+            "nodeid": "suite/test_a.py::TestX::test_y[firefox]",
+            "test_id": "t",
+            "browser": "firefox",
+            "reason": "not run: no firefox slot left",
+        },
+        {"nodeid": "test_b.py::test_z[chrome]", "test_id": "u", "browser": "chrome", "reason": "not run: the run stopped (interrupted)"},
+    ]
+    results = not_run_results(cells, 1700000000000)
+    assert [r["status"] for r in results] == ["unknown", "unknown"]
+    first = results[0]
+    assert first["name"] == "test_y[firefox]" and first["fullName"] == cells[0]["nodeid"]
+    assert first["statusDetails"]["message"] == "not run: no firefox slot left"
+    labels = {label["name"]: label["value"] for label in first["labels"]}
+    assert labels == {"browser": "firefox", "parentSuite": "firefox", "suite": "test_a", "tag": "not-run"}
+    assert len({r["uuid"] for r in results}) == 2 and not_run_results(cells, 1700000000000) == results
+    assert CATEGORIES[-1] == {"name": "Not run", "matchedStatuses": ["unknown"]}
