@@ -277,7 +277,9 @@ def test_command(
         markup=False,
     )
     stdout.print(f"summary: {outcome.results_dir / 'summary.json'}", markup=False)
-    if not no_report:
+    if outcome.hurried:
+        stderr.print(f"farm: no report after a second Ctrl-C; build it with `farm report {outcome.results_dir}`", markup=False)
+    elif not no_report:
         try:
             with reporting("farm report") as progress:
                 report = report_api.build(

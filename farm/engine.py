@@ -7,6 +7,7 @@ on several engines. Every create call goes through here and carries farm labels.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -205,21 +206,75 @@ class Engine:
         buildargs: dict[str, str] | None = None,
         on_progress: Callable[[str], None] | None = None,
     ) -> None:
-        """Build with the classic builder, streaming its steps to on_progress."""
-        with translated(f"building {ref}"):
-            stream = self.client.api.build(
-                path=context,
-                tag=ref,
-                labels=labels,
-                buildargs=buildargs or {},
-                rm=True,
-                forcerm=True,
-                decode=True,
-                network_mode="none",
-            )
-            for event in stream:
-                if "error" in event:
-                    raise ImageError(f"building {ref}: {event['error'].strip()}")
-                line = (event.get("stream") or "").strip()
-                if line and on_progress:
-                    on_progress(line)
+        """Build with the classic builder, streaming its steps to on_progress.
+
+        All or nothing: a build that fails or is interrupted removes the untagged step images it
+        made, and a build that replaces `ref` removes the image it untagged, so neither leaves
+        dangling images behind. The builder itself removes its step containers (forcerm).
+        """
+        previous = self._image_id(ref)
+        steps: list[str] = []
+        try:
+            with translated(f"building {ref}"):
+                stream = self.client.api.build(
+                    path=context,
+                    tag=ref,
+                    labels=labels,
+                    buildargs=buildargs or {},
+                    rm=True,
+                    forcerm=True,
+                    decode=True,
+                    network_mode="none",
+                )
+                for event in stream:
+                    if "error" in event:
+                        raise ImageError(f"building {ref}: {event['error'].strip()}")
+                    line = (event.get("stream") or "").strip()
+                    if line.startswith("---> ") and len(line.split()) == 2:
+                        steps.append(line.split()[1])
+                    if line and on_progress:
+                        on_progress(line)
+        except BaseException:
+            # The engine cancels a build only once its client hangs up, which this process has not
+            # done yet: remove the running step's container, which frees the last step's image.
+            self._remove_step_containers(steps[-1:])
+            deadline = time.monotonic() + 20
+            while self._remove_dangling(steps) and time.monotonic() < deadline:
+                time.sleep(0.5)
+            raise
+        if previous and previous != self._image_id(ref):
+            self._remove_dangling([previous])
+
+    def _remove_step_containers(self, image_ids: list[str]) -> None:
+        with contextlib.suppress(docker.errors.DockerException, OSError):
+            for image_id in image_ids:
+                for container in self.client.containers.list(all=True, filters={"ancestor": image_id}):
+                    # only the builder's own container: made from exactly this step, and not the farm's
+                    made_from = str(container.attrs.get("Image", "")).removeprefix("sha256:")
+                    if made_from.startswith(image_id.removeprefix("sha256:")) and not any(
+                        k.startswith("io.github.farm") for k in container.labels
+                    ):
+                        with contextlib.suppress(docker.errors.DockerException, OSError):
+                            container.remove(force=True)
+
+    def _image_id(self, ref: str) -> str | None:
+        with contextlib.suppress(docker.errors.DockerException, OSError):
+            return str(self.client.images.get(ref).id)
+        return None
+
+    def _remove_dangling(self, image_ids: list[str]) -> bool:
+        """Remove these images where untagged (a cached step shared with a tagged image stays).
+
+        Returns True while one is still there, e.g. held by a step container being cancelled.
+        """
+        left = False
+        with contextlib.suppress(docker.errors.DockerException, OSError):
+            dangling = {image.id for image in self.client.images.list(filters={"dangling": True})}
+            for image_id in reversed(image_ids):
+                full = next((d for d in dangling if d.removeprefix("sha256:").startswith(image_id.removeprefix("sha256:"))), None)
+                if full:
+                    try:
+                        self.client.images.remove(full, noprune=False)
+                    except (docker.errors.DockerException, OSError):
+                        left = True
+        return left

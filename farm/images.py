@@ -159,8 +159,12 @@ def _run(cmd: list[str], what: str, progress: Progress, cwd: Path | None = None)
                 last = line.strip()
                 progress(f"{what}: {last}")
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        if proc.poll() is None:  # interrupted: let the tool clean up (mmdebstrap unmounts its chroot)
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
         proc.wait()
     if proc.returncode != 0:
         raise ImageError(f"{what} failed (exit {proc.returncode}): {last}")

@@ -63,6 +63,7 @@ class RunOutcome:
     summary: dict[str, Any]
     results: list[CellResult]
     exit_code: ExitCode
+    hurried: bool = False  # a second Ctrl-C: the user wants out now, without a report
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -109,11 +110,20 @@ def pytest_args(options: TestOptions, browsers: tuple[str, ...], grid_url: str, 
     return args
 
 
+def pytest_env() -> dict[str, str]:
+    """A suite may live anywhere (read-only, shared): the run writes only into its results folder,
+    so no bytecode caches beside the tests (the cache provider is off too)."""
+    return {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+
+
 def collect(args: list[str], results_dir: Path) -> list[Cell]:
     """Collect the matrix once, in a pytest of its own; exit 5 and usage errors become FarmErrors."""
     out = results_dir / "matrix.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", *args, "--collect-only", "-q", "--farm-collect", str(out)], capture_output=True, text=True
+        [sys.executable, "-m", "pytest", *args, "--collect-only", "-q", "--farm-collect", str(out)],
+        capture_output=True,
+        text=True,
+        env=pytest_env(),
     )
     if proc.returncode == 5 or (proc.returncode == 0 and not out.exists()):
         raise NoTestsError("no tests collected (check PATH, -k and -m)")
@@ -193,7 +203,13 @@ def _raise_terminated(signum: int, frame: object) -> None:
     raise Terminated()
 
 
-STOP_EXIT = {"interrupted": ExitCode.INTERRUPTED, "terminated": ExitCode.TERMINATED, "grid lost": ExitCode.INFRASTRUCTURE}
+HURRIED = "interrupted twice"
+STOP_EXIT = {
+    "interrupted": ExitCode.INTERRUPTED,
+    HURRIED: ExitCode.INTERRUPTED,
+    "terminated": ExitCode.TERMINATED,
+    "grid lost": ExitCode.INFRASTRUCTURE,
+}
 
 
 class GridWatchdog:
@@ -217,21 +233,25 @@ class GridWatchdog:
         return self.failing_since is not None and now - self.failing_since >= self.grace
 
 
-def stop_process_group(proc: subprocess.Popen[bytes], grace: float = 30.0) -> None:
+def stop_process_group(proc: subprocess.Popen[bytes], grace: float = 30.0) -> bool:
     """SIGINT to pytest and its workers (their fixtures quit the sessions), SIGKILL if they linger.
 
-    A second Ctrl-C while waiting kills the group at once; no process of the run outlives it.
+    A second Ctrl-C while waiting kills the group at once (returns True); no process of the run
+    outlives it, and `farm test` then quits the sessions the killed workers left open.
     """
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGINT)
     try:
         proc.wait(timeout=grace)
-    except (subprocess.TimeoutExpired, KeyboardInterrupt, Terminated):
+    except subprocess.TimeoutExpired:
         pass
+    except (KeyboardInterrupt, Terminated):
+        return True
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+    return False
 
 
 def run_pytest(args: list[str], plan: Plan, results_dir: Path, progress: Progress, client: GridClient) -> tuple[int, str]:
@@ -259,7 +279,7 @@ def run_pytest(args: list[str], plan: Plan, results_dir: Path, progress: Progres
         str(results_dir / DROPPED_FILE),
     ]
     started = time.monotonic()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "FARM_SESSION": labels.SESSION_ID}
+    env = {**pytest_env(), "PYTHONUNBUFFERED": "1", "FARM_SESSION": labels.SESSION_ID}
     watchdog = GridWatchdog(client)
     reason = ""
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
@@ -278,7 +298,8 @@ def run_pytest(args: list[str], plan: Plan, results_dir: Path, progress: Progres
             except (KeyboardInterrupt, Terminated) as exc:
                 reason = "terminated" if isinstance(exc, Terminated) else "interrupted"
                 progress(f"{reason}: stopping the running cells (Ctrl-C again to stop at once)")
-                stop_process_group(proc)
+                if stop_process_group(proc):
+                    reason = HURRIED
     finally:
         signal.signal(signal.SIGTERM, previous)
     return proc.returncode, reason
@@ -299,8 +320,13 @@ def quit_leftover_sessions(client: GridClient, ledger: Path) -> list[str]:
 
 
 def measured_durations(results: list[CellResult]) -> dict[tuple[str, str], float]:
-    """Durations worth learning from: cells that ran to a verdict (not skipped, not broken)."""
-    return {(r.test_id, r.browser): r.duration for r in results if r.status in ("passed", "failed")}
+    """Durations worth learning from: cells that ran to a verdict (not skipped, not broken), in
+    one attempt or after test failures only (a lost node's timeout says nothing of the test)."""
+    return {
+        (r.test_id, r.browser): r.duration
+        for r in results
+        if r.status in ("passed", "failed") and not any(why.startswith("infrastructure") for why in r.retries)
+    }
 
 
 def result_options(options: TestOptions, results_dir: Path) -> list[str]:
@@ -374,7 +400,8 @@ def run_matrix(config: FarmConfig, options: TestOptions, progress: Progress) -> 
         # never rewrites it; `farm report` over all shards learns their durations afterwards.
         learned = history_store.merge(history_store.load(history_path), measured_durations(results), {c.test_id for c in cells})
         history_store.save(history_path, learned)
-    return RunOutcome(results_dir, summary, results, STOP_EXIT[stopped] if stopped else _exit_code(summary, code))
+    exit_code = STOP_EXIT[stopped] if stopped else _exit_code(summary, code)
+    return RunOutcome(results_dir, summary, results, exit_code, hurried=stopped == HURRIED)
 
 
 def _complete(results: list[CellResult], cells: list[Cell]) -> list[CellResult]:

@@ -95,12 +95,12 @@ def test_node_that_never_registers_is_named_with_its_log(farm):
 def test_ctrl_c_during_up_rolls_back(farm):
     name, _, directory = farm
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "farm", "up", "--browsers", "chrome,firefox"], cwd=directory, env=env, stderr=subprocess.PIPE, text=True
-    )
+    # enough nodes that `up` is still starting or waiting for them when the first one exists
+    command = [sys.executable, "-m", "farm", "up", "--browsers", "chrome,firefox", "--nodes", "chrome=3,firefox=2"]
+    proc = subprocess.Popen(command, cwd=directory, env=env, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 30
     while not any("-node-" in n for n in leftovers(name)) and time.monotonic() < deadline:
-        time.sleep(0.1)
+        time.sleep(0.05)
     assert any("-node-" in n for n in leftovers(name)), "farm up never started a node"
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)

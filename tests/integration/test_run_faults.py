@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -155,3 +156,78 @@ def test_registration_secret_never_appears_in_output_logs_or_reports(farm_dir, c
     assert len(files) > 10 and any(p.name == "index.html" for p in files)
     for path in files:
         assert secret.encode() not in path.read_bytes(), f"secret written into {path}"
+
+
+def test_second_ctrl_c_exits_at_once_without_orphans(farm_dir):
+    directory, port = farm_dir
+    results = directory / "run-interrupted-twice"
+    proc = start_run(directory, results)
+    wait_for_busy_slots(port, 2)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.5)  # the first one is being handled: pytest's workers are stopping
+    second = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, output
+    assert time.monotonic() - second < 10, "a second Ctrl-C did not stop the run at once"
+    assert "no report after a second Ctrl-C" in output
+    summary = json.loads((results / "summary.json").read_text())
+    assert summary["stopped"] == "interrupted twice"
+    assert len(summary["cells"]) + len(summary["not_run"]) == summary["total"]
+    assert processes_of(results) == [], "processes of the run outlived it"
+    deadline = time.monotonic() + 10  # the sessions the killed workers held are quit from the ledger
+    while busy_slots(port) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert busy_slots(port) == 0, "a browser session of the run is still open on the grid"
+
+
+def dockerd_pid() -> int | None:
+    out = subprocess.run(["pgrep", "-x", "dockerd"], capture_output=True, text=True).stdout.split()
+    return int(out[0]) if len(out) == 1 else None
+
+
+def test_engine_unreachable_during_a_run_keeps_every_result(farm_dir, cli_in):
+    """Guarantee 6: the run needs the engine only to start; frozen mid-run, nothing is lost."""
+    pid = dockerd_pid()
+    if pid is None:
+        pytest.skip("no single local dockerd to freeze")
+    directory, port = farm_dir
+    results = directory / "run-engine-frozen"
+    command = [sys.executable, "-m", "farm", "test", MIXED, "-k", "test_passes or fails_an", "--results-dir", str(results)]
+    proc = subprocess.Popen(command, cwd=directory, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    wait_for_busy_slots(port, 1)
+    os.kill(pid, signal.SIGSTOP)  # the engine stops answering; its containers keep running
+    try:
+        output, _ = proc.communicate(timeout=180)
+        code, out, _ = cli_in(directory)("status", "--json")
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert proc.returncode == 1, output  # one test fails its assertion on each browser; nothing else
+    summary = json.loads((results / "summary.json").read_text())
+    assert summary["total"] == 4 and summary["not_run"] == [] and summary["counts"]["passed"] == 2
+    assert (results / "report" / "index.html").exists()
+    status = json.loads(out)
+    assert code == 0 and status["ready"] is True and "nodes" not in status  # grid answers; the engine's view is left out
+
+
+def tree(path: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(path)): p.read_bytes() for p in path.rglob("*") if p.is_file()}
+
+
+def test_suite_and_results_outside_the_project_write_nowhere_else(farm_dir, cli_in, tmp_path):
+    directory, _ = farm_dir
+    suite = tmp_path / "elsewhere" / "suite"
+    suite.mkdir(parents=True)
+    (suite / "test_outside.py").write_text((Path(MIXED) / "test_mixed.py").read_text())
+    shutil.copytree(Path(MIXED) / "app", suite / "app")
+    results = tmp_path / "results-outside"
+    before_suite, before_project = tree(suite), set(tree(directory))
+    code, out, err = cli_in(directory)("test", str(suite), "-k", "test_passes", "--results-dir", str(results))
+    assert code == 0, out + err
+    assert tree(suite) == before_suite, "the run wrote beside the tests"
+    new_in_project = set(tree(directory)) - before_project
+    assert new_in_project <= {"reports/history.json", "reports/allure-history"} | {
+        n for n in new_in_project if n.startswith("reports/allure-history/")
+    }, new_in_project
+    summary = json.loads((results / "summary.json").read_text())
+    assert summary["counts"]["passed"] == 2 and (results / "report" / "index.html").exists()

@@ -137,3 +137,19 @@ def test_an_infrastructure_retry_is_counted_and_its_reason_kept():
     assert result.retries == ["infrastructure: WebDriverException: Unable to execute request for an existing session"]
     summary = summarize([result], [Cell("a[chrome]", "a", "chrome")], {"chrome": 1}, 1.0)
     assert summary["infrastructure_retries"] == 1 and summary["cells"][0]["retries"] == result.retries
+
+
+def test_history_learns_nothing_from_a_cell_retried_for_the_infrastructure():
+    from farm.results import CellResult
+    from farm.run import measured_durations
+
+    def cell(test_id: str, status: str, retries: list[str]) -> CellResult:
+        return CellResult(f"{test_id}[chrome]", test_id, "chrome", status, 30.0, 0.0, 30.0, retries=retries)
+
+    results = [
+        cell("a", "passed", []),
+        cell("b", "passed", ["infrastructure: Unable to execute request for an existing session"]),
+        cell("c", "failed", ["product: AssertionError"]),
+        cell("d", "broken", []),
+    ]
+    assert measured_durations(results) == {("a", "chrome"): 30.0, ("c", "chrome"): 30.0}

@@ -1,0 +1,92 @@
+"""Guarantee 4 for `farm images build`: a build that fails or is interrupted halfway leaves nothing.
+
+Each test builds a probe image the way `farm images build` builds the farm's own (the hub's base,
+a context in the farm cache, the classic builder) from a Dockerfile that fails, or sleeps until it
+is interrupted, after a first step that succeeds. Afterwards the engine holds no new container, no
+new dangling image, no probe tag, and the farm cache no temporary folder.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import docker
+import pytest
+
+from farm.engine import Engine
+from farm.errors import ImageError
+from farm.images import BASE_PACKAGES, RECIPES, Recipe, build_image, cache_dir
+
+pytestmark = pytest.mark.integration
+PROBE = "farm-local/fault-probe:1"
+FIRST_STEP = "ARG BASE\nFROM ${BASE}\nRUN echo first > /tmp/first\n"
+
+
+def probe_recipe(folder: Path) -> Recipe:
+    return Recipe("hub", PROBE, str(folder), "hub.toml", BASE_PACKAGES)  # the hub's base, already built
+
+
+def engine_state() -> tuple[set[str], set[str], set[str]]:
+    client = docker.from_env()
+    try:
+        containers = {c.id for c in client.containers.list(all=True)}
+        dangling = {i.id for i in client.images.list(filters={"dangling": True})}
+    finally:
+        client.close()
+    return containers, dangling, {p.name for p in cache_dir().iterdir()}
+
+
+def probe_exists() -> bool:
+    return Engine.connect().has_image(PROBE)
+
+
+@pytest.fixture
+def clean_engine():
+    if not Engine.connect().has_image(RECIPES["hub"].base_ref):
+        pytest.skip("the hub's base image is not built; run scripts/setup")
+    before = engine_state()
+    yield before
+    assert not probe_exists(), "a half-built image was tagged"
+    deadline = time.monotonic() + 15  # the engine removes a cancelled step's container on its own
+    while engine_state() != before and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert engine_state() == before, "the build left containers, dangling images or cache folders behind"
+
+
+def test_a_failing_step_leaves_no_image_container_or_dangling_layer(tmp_path, clean_engine):
+    (tmp_path / "Dockerfile").write_text(FIRST_STEP + "RUN exit 3\n")
+    lines: list[str] = []
+    with pytest.raises(ImageError, match="returned a non-zero code: 3"):
+        build_image(Engine.connect(), probe_recipe(tmp_path), lines.append)
+    assert any("RUN echo first" in line for line in lines)  # the first step did build a layer
+
+
+def test_ctrl_c_during_a_build_rolls_it_back(tmp_path, clean_engine):
+    (tmp_path / "Dockerfile").write_text(FIRST_STEP + "RUN sleep 120\n")
+    script = (
+        "import sys\n"
+        "from farm.engine import Engine\n"
+        "from farm.images import BASE_PACKAGES, Recipe, build_image\n"
+        f"recipe = Recipe('hub', {PROBE!r}, sys.argv[1], 'hub.toml', BASE_PACKAGES)\n"
+        "build_image(Engine.connect(), recipe, lambda line: print(line, flush=True))\n"
+    )
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+    )
+    assert proc.stdout is not None
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if "RUN sleep 120" in "".join(seen[-2:]) and "Running in" in line:
+            break
+    else:
+        pytest.fail("the build never reached its slow step: " + "".join(seen))
+    proc.send_signal(signal.SIGINT)
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode != 0 and "KeyboardInterrupt" in output
