@@ -219,6 +219,7 @@ class GridWatchdog:
         self.client, self.grace, self.every = client, grace, every
         self.checked = 0.0
         self.failing_since: float | None = None
+        self.slots: dict[str, int] | None = None  # UP slots per browser at the last answer
 
     def lost(self) -> bool:
         now = time.monotonic()
@@ -226,11 +227,19 @@ class GridWatchdog:
             return False
         self.checked = now
         try:
-            self.client.status()
+            self.slots = self.client.status().slots()
             self.failing_since = None
         except GridError:
             self.failing_since = self.failing_since or now
         return self.failing_since is not None and now - self.failing_since >= self.grace
+
+
+def describe_lost_slots(planned: dict[str, int], now: dict[str, int] | None) -> str:
+    """'' while every browser has its slots; else which browsers lost how many (nodes DOWN)."""
+    if now is None:
+        return ""
+    short = [f"{b} {now.get(b, 0)} of {n}" for b, n in planned.items() if now.get(b, 0) < n]
+    return ("slots up: " + ", ".join(short) + " (a node is down; its cells run again on what is left)") if short else ""
 
 
 def stop_process_group(proc: subprocess.Popen[bytes], grace: float = 30.0) -> bool:
@@ -288,7 +297,10 @@ def run_pytest(args: list[str], plan: Plan, results_dir: Path, progress: Progres
             proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
             try:
                 while proc.poll() is None:
-                    progress(describe_progress(read_cells(cells_path), len(plan.cells), started, plan))
+                    lost_slots = describe_lost_slots(plan.slots, watchdog.slots)
+                    progress(
+                        "; ".join(filter(None, [describe_progress(read_cells(cells_path), len(plan.cells), started, plan), lost_slots]))
+                    )
                     if watchdog.lost():
                         reason = "grid lost"
                         progress(f"the grid at {client.url} stopped answering; stopping the run")

@@ -153,3 +153,10 @@ def test_history_learns_nothing_from_a_cell_retried_for_the_infrastructure():
         cell("d", "broken", []),
     ]
     assert measured_durations(results) == {("a", "chrome"): 30.0, ("c", "chrome"): 30.0}
+
+
+def test_progress_names_the_browsers_that_lost_slots():
+    from farm.run import describe_lost_slots
+
+    assert describe_lost_slots({"chrome": 4, "firefox": 2}, {"chrome": 2, "firefox": 2}).startswith("slots up: chrome 2 of 4")
+    assert describe_lost_slots({"chrome": 4}, {"chrome": 4}) == "" and describe_lost_slots({"chrome": 4}, None) == ""
