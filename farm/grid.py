@@ -5,7 +5,6 @@ Only this module speaks HTTP to the Grid; it returns plain dataclasses and raise
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -142,10 +141,13 @@ class GridClient:
         data = self.graphql("query($id: String!) { session(id: $id) { nodeUri } }", {"id": session_id})
         return str((data.get("session") or {}).get("nodeUri") or "")
 
-    def delete_session(self, session_id: str) -> None:
-        """End a session (best effort: it may be gone already, with its node)."""
-        with contextlib.suppress(requests.RequestException):
+    def delete_session(self, session_id: str) -> bool:
+        """End a session (best effort: it may be gone already, with its node); True if the Grid answered."""
+        try:
             self.http.delete(f"{self.url}/session/{session_id}", timeout=self.timeout)
+        except requests.RequestException:
+            return False
+        return True
 
     def remove_node(self, node_id: str, secret: str) -> None:
         """Forget a node now (it was removed on purpose) rather than after the hub's health check."""

@@ -28,6 +28,7 @@ from selenium.common.exceptions import SessionNotCreatedException
 from farm.browsers import NoSlotLeft, is_infrastructure_error, is_refused, is_session_lost, open_session
 from farm.config import parse_browsers
 from farm.dispatch import IDLE_NAME, LongestFirstScheduling, is_idle_nodeid
+from farm.grid import GridClient
 from farm.matrix import Cell, base_test_id
 from farm.results import CellState
 from farm.schedule import Plan
@@ -185,8 +186,6 @@ class MatrixPlugin:
             return None
         from xdist.workermanage import parse_tx_spec_config
 
-        from farm.grid import GridClient
-
         dropped = config.getoption("farm_dropped")
         self.scheduler = LongestFirstScheduling(
             len(parse_tx_spec_config(config)),
@@ -230,15 +229,16 @@ class MatrixPlugin:
         info = request.node.stash.setdefault(CELL_KEY, {})
         info["browser_version"] = str(session.capabilities.get("browserVersion", ""))
         with contextlib.suppress(Exception):
-            from farm.grid import GridClient
-
             info["node"] = GridClient(self.grid_url, timeout=2).session_node(session.session_id)
         try:
             yield session
         finally:
             request.node.stash[DRIVER_KEY] = None  # type: ignore[assignment]
             if request.node.stash.get(LOST_KEY, False):
-                self._note_session(session.session_id, "lost")  # its node is gone: a quit would only time out
+                # The browser or its node is gone. A live node frees the slot at once on a delete;
+                # a dead node's would take the hub's 20 s, so give up after 3 s and note it lost.
+                freed = GridClient(self.grid_url, timeout=3).delete_session(session.session_id)
+                self._note_session(session.session_id, "quit" if freed else "lost")
             else:
                 with contextlib.suppress(Exception):
                     session.quit()
@@ -246,8 +246,6 @@ class MatrixPlugin:
 
     def _check_slot_left(self, browser: str) -> None:
         """Before a rerun: fail at once if the Grid has no UP slot for the browser (its queue would wait)."""
-        from farm.grid import GridClient
-
         slots = GridClient(self.grid_url, timeout=2).slots_now()
         if slots is not None and slots.get(browser, 0) < 1:
             raise self._no_slot_left(browser)

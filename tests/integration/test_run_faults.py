@@ -126,6 +126,8 @@ def test_hub_killed_mid_run_stops_with_exit_3_and_keeps_results(farm_dir, cli_in
     summary = json.loads((results / "summary.json").read_text())
     assert summary["stopped"] == "grid lost"
     assert len(summary["cells"]) + len(summary["not_run"]) == summary["total"]
+    for cell in summary["not_run_cells"]:  # named in the output, with the reason, and in the report
+        assert cell["nodeid"] in output and cell["reason"] == "not run: the run stopped (grid lost)"
     assert processes_of(results) == []
     # `farm up` brings the farm back: a new hub has a new secret, so the nodes are replaced too
     code, out, _ = cli_in(directory)("up", "--browsers", "chrome,firefox")
@@ -231,3 +233,23 @@ def test_suite_and_results_outside_the_project_write_nowhere_else(farm_dir, cli_
     }, new_in_project
     summary = json.loads((results / "summary.json").read_text())
     assert summary["counts"]["passed"] == 2 and (results / "report" / "index.html").exists()
+
+
+def test_a_browser_killed_inside_a_cell_breaks_only_that_cell(farm_dir, cli_in):
+    """Guarantee 5: the cell is broken with the reason (after its one re-run), its slot is freed,
+    and the run goes on."""
+    directory, port = farm_dir
+    results = directory / "run-browser-killed"
+    suite = str(Path(__file__).parent / "suites" / "crash")
+    code, out, err = cli_in(directory)("test", suite, "--timeout", "120", "--results-dir", str(results))
+    assert code == 1, out + err
+    summary = json.loads((results / "summary.json").read_text())
+    cells = {c["nodeid"].split("::")[-1]: c for c in summary["cells"]}
+    assert summary["not_run"] == [] and len(cells) == 4
+    for browser in ("chrome", "firefox"):
+        killed, other = cells[f"test_browser_is_killed[{browser}]"], cells[f"test_still_runs[{browser}]"]
+        assert killed["status"] == "broken" and killed["failure_kind"] == "infrastructure", killed
+        assert killed["attempts"] == 2 and killed["retries"][0].startswith("infrastructure: ")
+        assert any(m in killed["message"].lower() for m in ("invalid session id", "marionette", "established")), killed["message"]
+        assert other["status"] == "passed"
+    assert busy_slots(port) == 0
