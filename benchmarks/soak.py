@@ -1,6 +1,6 @@
 """Soak: three `farm test` runs back to back at full slot use, a node killed in the middle of the second.
 
-A farm of its own (name farm-soak, its own port: chrome=2, firefox=2 nodes of 2 slots) runs
+A farm of its own (name farm-soak, its own port: 2 nodes per browser, --slots each, default 2) runs
 benchmarks/soak_suite (FARM_SOAK_TESTS short tests, default 250) x chrome, firefox: 500 cells per
 run. Halfway through run 2 (by finished cells) a node holding a session is killed with
 `docker kill`; `farm up` restores the farm before run 3. Per run it prints: cells completed vs
@@ -9,8 +9,8 @@ expected, infrastructure retries, cells not run, makespan vs lower bound, the pe
 the sessions left busy on the grid. At the end: farm-labelled containers and networks left after
 `farm down` (must be 0).
 
-    FARM_SOAK_TESTS=500 .venv/bin/python benchmarks/soak.py --browsers chrome   # ~15 min on 2 cores
-    .venv/bin/python benchmarks/soak.py      # 250 x chrome, firefox: 8 browsers need more than 2 cores
+    FARM_SOAK_TESTS=500 .venv/bin/python benchmarks/soak.py --browsers chrome   # ~20 min on 2 cores
+    .venv/bin/python benchmarks/soak.py --slots 1   # 250 x chrome, firefox on 4 browsers; 2 slots = 8 is too many for 2 cores
 """
 
 from __future__ import annotations
@@ -126,10 +126,11 @@ def leftovers() -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=4499)
-    parser.add_argument("--browsers", default="chrome,firefox", help="browsers of the matrix (2 nodes of 2 slots each)")
+    parser.add_argument("--browsers", default="chrome,firefox", help="browsers of the matrix (2 nodes each)")
+    parser.add_argument("--slots", type=int, default=2, help="session slots per node")
     args = parser.parse_args()
     browsers = args.browsers.split(",")
-    size = ["--browsers", args.browsers, "--nodes", ",".join(f"{b}=2" for b in browsers), "--max-sessions", "2"]
+    size = ["--browsers", args.browsers, "--nodes", ",".join(f"{b}=2" for b in browsers), "--max-sessions", str(args.slots)]
     work = Path(tempfile.mkdtemp(prefix="farm-soak-"))
     config = f'name = "{NAME}"\nhub_port = {args.port}\nimage_set = "local"\noffline = true\nreports_dir = "{work / "reports"}"\n'
     (work / "farm.toml").write_text(config)
