@@ -17,6 +17,7 @@ from docker.models.containers import Container
 from docker.models.networks import Network
 
 from farm.errors import EngineError, ImageError
+from farm.labels import PREFIX as LABEL_PREFIX
 
 START_ENGINE_HINT = (
     "start one with `scripts/setup` (as root it installs and starts dockerd) or point DOCKER_HOST / docker_host at a running engine"
@@ -252,7 +253,7 @@ class Engine:
                     # only the builder's own container: made from exactly this step, and not the farm's
                     made_from = str(container.attrs.get("Image", "")).removeprefix("sha256:")
                     if made_from.startswith(image_id.removeprefix("sha256:")) and not any(
-                        k.startswith("io.github.farm") for k in container.labels
+                        k.startswith(LABEL_PREFIX) for k in container.labels
                     ):
                         with contextlib.suppress(docker.errors.DockerException, OSError):
                             container.remove(force=True)
