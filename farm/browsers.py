@@ -1,27 +1,31 @@
-"""WebDriver options per browser, and opening a Grid session with retries on infrastructure errors.
+"""WebDriver options per browser, what every session request gets, and opening a Grid session.
 
-Every browser runs headless, at a fixed window size, with background networking, first-run pages
-and update checks off: a farm's browsers talk to the application under test and nothing else.
+Every farm browser talks to the application under test and nothing else: background networking,
+first-run pages and update checks are off, in farm's own options and (added at session start) in
+any session a suite builds itself. Farm's own `driver` runs headless at a fixed size; a suite's
+driver keeps its own choice (the nodes have an X server).
 """
 
 from __future__ import annotations
 
-import re
+import copy
+from typing import Any
 
 from selenium import webdriver
-from selenium.common.exceptions import SessionNotCreatedException, WebDriverException
+from selenium.common.exceptions import SessionNotCreatedException
 from selenium.webdriver.common.options import ArgOptions
-from selenium.webdriver.remote.client_config import ClientConfig
-from tenacity import Retrying as _Retrying
-from tenacity import retry_if_exception, stop_after_attempt, wait_exponential
-from urllib3.exceptions import HTTPError as Urllib3Error
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from farm.config import BROWSERS
+from farm.catalogue import BROWSERS
+from farm.failures import is_infrastructure
+
+try:  # selenium >= 4.26; older releases take the executor URL alone
+    from selenium.webdriver.remote.client_config import ClientConfig
+except ImportError:  # pragma: no cover - exercised by the oldest-selenium CI venv
+    ClientConfig = None  # type: ignore[assignment,misc]
 
 WINDOW = (1280, 800)
-CHROMIUM_ARGS = (
-    "--headless=new",
-    f"--window-size={WINDOW[0]},{WINDOW[1]}",
+OFFLINE_CHROMIUM_ARGS = (
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-default-apps",
@@ -56,56 +60,197 @@ FIREFOX_PREFS: dict[str, object] = {
     "network.trr.mode": 5,
     "toolkit.telemetry.enabled": False,
 }
+VENDOR_KEYS = {"chrome": "goog:chromeOptions", "edge": "ms:edgeOptions", "firefox": "moz:firefoxOptions"}
+# W3C capabilities; anything else without a vendor prefix ("x:") is refused by the Grid.
+W3C_KEYS = frozenset(
+    {
+        "browserName",
+        "browserVersion",
+        "platformName",
+        "acceptInsecureCerts",
+        "pageLoadStrategy",
+        "proxy",
+        "setWindowRect",
+        "timeouts",
+        "strictFileInteractability",
+        "unhandledPromptBehavior",
+        "webSocketUrl",
+        "userAgent",
+    }
+)
+# Standard capabilities a local driver's options carry over to any browser.
+PORTABLE_KEYS = ("acceptInsecureCerts", "pageLoadStrategy", "unhandledPromptBehavior", "timeouts", "strictFileInteractability")
+LOCAL_ONLY_ARGS = ("--user-data-dir", "--remote-debugging-port", "--remote-debugging-pipe", "--profile-directory", "-profile", "--profile")
+HEADLESS_ARGS = ("--headless", "-headless")
+
+
+def family(browser: str) -> str:
+    """chrome and edge are both Chromium: their options mean the same."""
+    return "firefox" if browser == "firefox" else "chromium"
+
+
+def new_options(browser: str) -> ArgOptions:
+    if browser == "firefox":
+        return webdriver.FirefoxOptions()
+    return webdriver.EdgeOptions() if browser == "edge" else webdriver.ChromeOptions()
+
+
+def headless_args(browser: str) -> tuple[str, ...]:
+    return ("-headless",) if browser == "firefox" else ("--headless=new",)
+
+
+def size_args(browser: str, width: int, height: int) -> tuple[str, ...]:
+    return (f"--width={width}", f"--height={height}") if browser == "firefox" else (f"--window-size={width},{height}",)
 
 
 def browser_options(browser: str) -> ArgOptions:
-    """Options for one farm browser name (chrome, firefox, edge)."""
+    """Farm's own options for a browser: headless, fixed size, offline."""
+    options = new_options(browser)
+    for arg in (*headless_args(browser), *size_args(browser, *WINDOW)):
+        options.add_argument(arg)
     if browser == "firefox":
-        options: ArgOptions = webdriver.FirefoxOptions()
-        for arg in ("-headless", f"--width={WINDOW[0]}", f"--height={WINDOW[1]}"):
-            options.add_argument(arg)
         for key, value in FIREFOX_PREFS.items():
             options.set_preference(key, value)  # type: ignore[attr-defined]
-        return options
-    options = webdriver.EdgeOptions() if browser == "edge" else webdriver.ChromeOptions()
-    for arg in CHROMIUM_ARGS:
-        options.add_argument(arg)
+    else:
+        for arg in OFFLINE_CHROMIUM_ARGS:
+            options.add_argument(arg)
     assert options.capabilities["browserName"] == BROWSERS[browser].grid_name
     return options
 
 
-# The session's node or browser is gone (the node was killed, the browser crashed): the Grid
-# answers these after its own request timeout, so nothing more should be asked of that session.
-SESSION_LOST_MARKERS = (
-    "unable to execute request for an existing session",
-    "timeout when executing request",
-    "invalid session id",
-    "no such session",
-    "browser has closed",
-    "chrome not reachable",
-    "tab crashed",
-    "failed to decode response from marionette",
-)
-RETRYABLE_MARKERS = ("session not created", "connection refused", *SESSION_LOST_MARKERS)
-INFRASTRUCTURE_MARKERS = (*RETRYABLE_MARKERS, "no slot left")
-# pytest-rerunfailures' --only-rerun: a cell whose session or node was lost runs once more, on a
-# slot that still exists. Not a hang (pytest-timeout: it would only hang again), and not a cell
-# refused for want of a slot (there is none to run it on).
-RERUN_PATTERN = "(?i)" + "|".join(
-    [re.escape(m) for m in RETRYABLE_MARKERS] + ["SessionNotCreatedException", "MaxRetryError", "NewConnectionError"]
-)
+# ------------------------------------------------------------------------------------------------
+# Every session request, whoever builds it
 
 
-class NoSlotLeft(WebDriverException):
+def _each_match(capabilities: dict[str, Any]) -> list[dict[str, Any]]:
+    """The flat capability dicts of a request, flat or W3C (`{"capabilities": {alwaysMatch, firstMatch}}`)."""
+    inner = capabilities.get("capabilities")
+    if isinstance(inner, dict) and ("alwaysMatch" in inner or "firstMatch" in inner):
+        return [inner.setdefault("alwaysMatch", {}), *inner.get("firstMatch", [])]
+    return [capabilities]
+
+
+def clean_capabilities(capabilities: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Drop keys the Grid refuses (not W3C, no vendor prefix: an old client's `marionette`)."""
+    cleaned = copy.deepcopy(capabilities)
+    dropped: list[str] = []
+    for match in _each_match(cleaned):
+        for key in [k for k in match if k not in W3C_KEYS and ":" not in k]:
+            del match[key]
+            dropped.append(key)
+    return cleaned, dropped
+
+
+def harden_capabilities(capabilities: dict[str, Any]) -> dict[str, Any]:
+    """Background networking off and the node's own browser binary, in any session request."""
+    hardened = copy.deepcopy(capabilities)
+    for match in _each_match(hardened):
+        for browser, key in VENDOR_KEYS.items():
+            vendor = match.get(key)
+            if vendor is None and str(match.get("browserName", "")).lower() != BROWSERS[browser].grid_name.lower():
+                continue
+            vendor = match.setdefault(key, {})
+            vendor.pop("binary", None)  # a path on the suite's machine; the node has its own browser
+            if browser == "firefox":
+                prefs = vendor.setdefault("prefs", {})
+                for pref, value in FIREFOX_PREFS.items():
+                    prefs.setdefault(pref, value)
+            else:
+                args = vendor.setdefault("args", [])
+                args.extend(arg for arg in OFFLINE_CHROMIUM_ARGS if arg not in args)
+    return hardened
+
+
+# ------------------------------------------------------------------------------------------------
+# A suite's local driver becomes a Grid session
+
+
+def _window_size(args: list[str]) -> tuple[int, int] | None:
+    values = dict(arg.lstrip("-").split("=", 1) for arg in args if "=" in arg)
+    with_size = values.get("window-size", "")
+    if "," in with_size:
+        width, height = with_size.split(",", 1)
+        if width.strip().isdigit() and height.strip().isdigit():
+            return int(width), int(height)
+    if values.get("width", "").isdigit() and values.get("height", "").isdigit():
+        return int(values["width"]), int(values["height"])
+    return None
+
+
+def _is_size(arg: str) -> bool:
+    return arg.lstrip("-").split("=", 1)[0] in ("window-size", "width", "height")
+
+
+def translate_options(source: ArgOptions | None, source_browser: str, target: str) -> tuple[ArgOptions, list[str]]:
+    """Options for `target` carrying over what `source` (a local driver's options) means.
+
+    Headless, window size and the portable W3C capabilities carry over to any browser; arguments,
+    preferences and experimental options only within one family (Chromium, Firefox). Paths of the
+    suite's machine (binary, profile, user data dir) never do. Returns the options and what was dropped.
+    """
+    options = new_options(target)
+    if source is None:
+        return options, []
+    dropped: list[str] = []
+    args = [str(a) for a in getattr(source, "arguments", [])]
+    headless = getattr(source, "headless", False) is True or any(a.split("=")[0] in HEADLESS_ARGS for a in args)
+    same = family(source_browser) == family(target)
+    for arg in args:
+        if arg.split("=")[0] in HEADLESS_ARGS or _is_size(arg):
+            continue
+        if same and not arg.split("=")[0].startswith(LOCAL_ONLY_ARGS):
+            options.add_argument(arg)
+        else:
+            dropped.append(arg)
+    for arg in headless_args(target) if headless else ():
+        options.add_argument(arg)
+    size = _window_size(args)
+    for arg in size_args(target, *size) if size else ():
+        options.add_argument(arg)
+    capabilities = dict(getattr(source, "capabilities", {}) or {})
+    for key in PORTABLE_KEYS:
+        if key in capabilities:
+            options.set_capability(key, capabilities[key])
+    if getattr(source, "binary_location", ""):
+        dropped.append(f"binary_location={source.binary_location}")  # type: ignore[attr-defined]
+    dropped += _carry_vendor_options(source, options, same)
+    return options, dropped
+
+
+def _carry_vendor_options(source: ArgOptions, options: ArgOptions, same: bool) -> list[str]:
+    dropped: list[str] = []
+    experimental = {k: v for k, v in (getattr(source, "experimental_options", None) or {}).items() if k != "debuggerAddress"}
+    preferences = dict(getattr(source, "preferences", None) or {})
+    extensions = list(getattr(source, "extensions", None) or [])
+    if same:
+        for key, value in experimental.items():
+            options.add_experimental_option(key, value)  # type: ignore[attr-defined]
+        for key, value in preferences.items():
+            options.set_preference(key, value)  # type: ignore[attr-defined]
+        for extension in extensions:
+            options.add_encoded_extension(extension)  # type: ignore[attr-defined]
+        return dropped
+    dropped += [f"experimental option {k}" for k in experimental]
+    dropped += [f"preference {k}" for k in preferences]
+    dropped += ["extensions"] if extensions else []
+    return dropped
+
+
+# ------------------------------------------------------------------------------------------------
+# Opening a session
+
+
+def remote_driver(grid_url: str, options: ArgOptions, timeout: int = 120) -> webdriver.Remote:
+    """A Remote session on the Grid, with a request timeout where this selenium supports one."""
+    if ClientConfig is None:
+        return webdriver.Remote(command_executor=grid_url, options=options)
+    return webdriver.Remote(
+        command_executor=grid_url, options=options, client_config=ClientConfig(remote_server_addr=grid_url, timeout=timeout)
+    )
+
+
+class NoSlotLeft(SessionNotCreatedException):
     """The Grid has no UP slot for this browser any more: a rerun would wait in its queue forever."""
-
-
-def is_infrastructure_error(exc: BaseException) -> bool:
-    """Errors of the Grid or the browser, not of the test: worth a new session, never a rerun of a test."""
-    if isinstance(exc, SessionNotCreatedException | ConnectionError | Urllib3Error | NoSlotLeft):
-        return True
-    message = str(exc).lower()
-    return any(marker in message for marker in INFRASTRUCTURE_MARKERS)
 
 
 def is_refused(exc: BaseException) -> bool:
@@ -113,24 +258,14 @@ def is_refused(exc: BaseException) -> bool:
     return "no nodes support the capabilities" in str(exc).lower()
 
 
-def is_session_lost(exc: BaseException) -> bool:
-    """The browser or its node is gone: no screenshot, no quit, they would only time out again."""
-    message = str(exc).lower()
-    return any(marker in message for marker in SESSION_LOST_MARKERS)
-
-
 def open_session(grid_url: str, browser: str, attempts: int = 3, timeout: int = 120) -> webdriver.Remote:
-    """A Remote session on the Grid; retried only when the infrastructure failed to create it."""
-    for attempt in _Retrying(
+    """Farm's own session on the Grid; retried only when the infrastructure failed to create it."""
+    for attempt in Retrying(
         stop=stop_after_attempt(attempts),
         wait=wait_exponential(multiplier=0.5, max=5),
-        retry=retry_if_exception(lambda exc: is_infrastructure_error(exc) and not is_refused(exc)),
+        retry=retry_if_exception(lambda exc: is_infrastructure(exc) and not is_refused(exc)),
         reraise=True,
     ):
         with attempt:
-            return webdriver.Remote(
-                command_executor=grid_url,
-                options=browser_options(browser),
-                client_config=ClientConfig(remote_server_addr=grid_url, timeout=timeout),
-            )
+            return remote_driver(grid_url, browser_options(browser), timeout)
     raise AssertionError("unreachable")  # pragma: no cover

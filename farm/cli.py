@@ -1,5 +1,8 @@
 """The `farm` command: parse flags, call one library function, print its result.
 
+`farm test [PATH...] [farm options] -- [pytest args...]`: everything after the first `--` goes to
+pytest unchanged (main() splits it off before click parses the rest).
+
 Every failure is a FarmError with a one-line message and an exit code (farm.errors.ExitCode);
 `main(argv)` returns that code so tests can call the CLI directly.
 """
@@ -18,7 +21,8 @@ from rich.table import Table
 from farm import farm as farm_api
 from farm import images as images_api
 from farm import report as report_api
-from farm.config import FarmConfig, load_config, parse_browsers, parse_counts, parse_images
+from farm.catalogue import buildable, parse_browsers
+from farm.config import FarmConfig, load_config, parse_counts, parse_images
 from farm.engine import Engine
 from farm.errors import ExitCode, FarmError
 from farm.farm import NodeHealth
@@ -51,10 +55,7 @@ def config_from(**flags: Any) -> FarmConfig:
         flags["nodes"] = parse_counts(flags["nodes"])
     if flags.get("images") is not None:
         flags["images"] = parse_images(",".join(flags["images"])) if flags["images"] else None
-    config = load_config(Path.cwd(), **flags)
-    if config.nodes:  # browsers named only in --nodes are selected too
-        config.browsers = tuple(dict.fromkeys((*config.browsers, *(b for b, n in config.nodes.items() if n))))
-    return config
+    return load_config(Path.cwd(), **flags)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -110,6 +111,8 @@ def up(
         name=name,
         docker_host=docker_host,
     )
+    if config.nodes:  # `farm up` also starts the browsers its node counts name
+        config.browsers = tuple(dict.fromkeys((*config.browsers, *(b for b, n in config.nodes.items() if n))))
     with reporting("farm up") as progress:
         result = farm_api.up(config, progress)
     for note in result.notes:
@@ -208,6 +211,8 @@ def matrix_table(outcome: RunOutcome) -> Table:
     for browser in browsers:
         table.add_column(browser)
     colours = {"passed": "green", "failed": "red", "broken": "yellow", "skipped": "dim"}
+    # The failure class, as in summary.json and the Allure categories (product failures are plain "failed").
+    kinds = {"test": "test error", "infrastructure": "infrastructure", "identity": "wrong browser"}
     by_test: dict[str, dict[str, Any]] = {}
     for result in outcome.results:
         by_test.setdefault(result.test_id, {})[result.browser] = result
@@ -215,12 +220,13 @@ def matrix_table(outcome: RunOutcome) -> Table:
         cells = []
         for browser in browsers:
             r = by_test[test_id].get(browser)
-            cells.append(f"[{colours[r.status]}]{r.status}[/] {r.duration:.1f}s" if r else "-")
+            kind = f" ({kinds[r.failure_kind]})" if r and r.status == "broken" and r.failure_kind in kinds else ""
+            cells.append(f"[{colours[r.status]}]{r.status}{kind}[/] {r.duration:.1f}s" if r else "-")
         table.add_row(test_id, *cells)
     return table
 
 
-@app.command("test")
+@app.command("test", epilog="Arguments after `--` go to pytest unchanged, e.g. `farm test tests -- -o addopts= -m smoke`.")
 @click.argument("paths", nargs=-1)
 @browsers_option
 @click.option("-k", "keyword", default=None, help="Only tests matching this pytest -k expression.")
@@ -234,7 +240,9 @@ def matrix_table(outcome: RunOutcome) -> Table:
 @click.option("--app-dir", default=None, help="Serve this folder as the application under test.")
 @click.option("--no-report", is_flag=True, help="Do not generate the Allure report at the end.")
 @name_option
+@click.pass_obj
 def test_command(
+    obj: dict[str, Any] | None,
     paths: tuple[str, ...],
     browsers: str | None,
     keyword: str | None,
@@ -263,6 +271,7 @@ def test_command(
         shard=parse_shard(shard) if shard else None,
         base_url=base_url,
         app_dir=app_dir,
+        pytest_args=list((obj or {}).get("pytest_args", [])),
     )
     if paths:
         options.paths = list(paths)
@@ -272,8 +281,10 @@ def test_command(
     makespan, counts = outcome.summary["makespan"], outcome.summary["counts"]
     stdout.print(", ".join(f"{n} {s}" for s, n in counts.items()) + f" of {outcome.summary['total']} cells", markup=False)
     print_incidents(outcome.summary)
+    predicted = f"predicted {makespan['predicted']:.1f}s" + (" from estimates, no history yet" if makespan.get("estimated") else "")
     stdout.print(
-        f"makespan {makespan['actual']:.1f}s (predicted {makespan['predicted']:.1f}s, lower bound {makespan['lower_bound']:.1f}s)",
+        f"makespan {makespan['actual']:.1f}s ({predicted}, lower bound {makespan['lower_bound']:.1f}s); "
+        f"session queue wait {outcome.summary.get('queue_wait', 0.0):.1f}s",
         markup=False,
     )
     stdout.print(f"summary: {outcome.results_dir / 'summary.json'}", markup=False)
@@ -319,9 +330,9 @@ def report_command(results: tuple[str, ...], output: str | None, history: str | 
 def images_build(browsers: str | None, force: bool, docker_host: str | None) -> int:
     """Build hub and node images offline from Debian packages (skips unchanged ones)."""
     config = config_from(browsers=browsers, docker_host=docker_host)
-    buildable = tuple(b for b in config.browsers if b != "edge") if browsers is None else config.browsers
+    chosen = buildable(config.browsers) if browsers is None else config.browsers  # by default, what can be built here
     with reporting("farm images build") as progress:
-        results = images_api.build_images(Engine.connect(config.docker_host), buildable, progress, force)
+        results = images_api.build_images(Engine.connect(config.docker_host), chosen, progress, force)
     for result in results:
         verdict = "up to date" if result.skipped else f"built in {result.seconds:.1f}s"
         stdout.print(f"{result.ref}: {verdict}", markup=False)
@@ -334,8 +345,13 @@ def images_build(browsers: str | None, force: bool, docker_host: str | None) -> 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code instead of exiting so tests can call it."""
     args = sys.argv[1:] if argv is None else argv
+    passthrough: list[str] = []
+    if "--" in args:
+        args, passthrough = args[: args.index("--")], args[args.index("--") + 1 :]
     try:
-        code = app.main(args=args, prog_name="farm", standalone_mode=False)
+        if passthrough and (not args or args[0] != "test"):
+            raise click.UsageError("arguments after `--` are for `farm test` (they go to pytest)")
+        code = app.main(args=args, prog_name="farm", standalone_mode=False, obj={"pytest_args": passthrough})
     except FarmError as exc:
         stderr.print(f"farm: error: {exc}", markup=False, soft_wrap=True)
         return int(exc.exit_code)

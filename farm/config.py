@@ -16,58 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from farm.catalogue import BROWSERS, parse_browsers
 from farm.errors import ConfigError, UsageError
 
-GRID_VERSION = "4.48.0"
-LOCAL_REPOSITORY = "farm-local"
 SAFE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 # Docker image references: registry/path:tag@digest, no shell metacharacters, no spaces.
 SAFE_IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}$")
-
-
-@dataclass(frozen=True)
-class BrowserSpec:
-    """What the farm knows of one browser: its W3C name and where its node image comes from."""
-
-    name: str
-    grid_name: str
-    official_image: str
-    buildable: bool
-
-    @property
-    def local_image(self) -> str:
-        return f"{LOCAL_REPOSITORY}/node-{self.name}:{GRID_VERSION}"
-
-
-BROWSERS: dict[str, BrowserSpec] = {
-    spec.name: spec
-    for spec in (
-        BrowserSpec("chrome", "chrome", f"selenium/node-chrome:{GRID_VERSION}", buildable=True),
-        BrowserSpec("firefox", "firefox", f"selenium/node-firefox:{GRID_VERSION}", buildable=True),
-        BrowserSpec("edge", "MicrosoftEdge", f"selenium/node-edge:{GRID_VERSION}", buildable=False),
-    )
-}
-HUB_OFFICIAL_IMAGE = f"selenium/hub:{GRID_VERSION}"
-HUB_LOCAL_IMAGE = f"{LOCAL_REPOSITORY}/hub:{GRID_VERSION}"
 IMAGE_SETS = ("auto", "official", "local")
-
-
-def parse_browsers(text: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
-    """Parse `chrome,firefox` (case-insensitive, order kept, duplicates dropped)."""
-    items = text.split(",") if isinstance(text, str) else list(text)
-    names: list[str] = []
-    for raw in items:
-        name = raw.strip().lower()
-        if not name:
-            continue
-        if name not in BROWSERS:
-            known = ", ".join(BROWSERS)
-            raise UsageError(f"unknown browser {raw.strip()!r}: choose from {known}")
-        if name not in names:
-            names.append(name)
-    if not names:
-        raise UsageError("no browser selected: pass --browsers chrome,firefox (known: " + ", ".join(BROWSERS) + ")")
-    return tuple(names)
 
 
 def parse_counts(text: str, what: str = "--nodes") -> dict[str, int]:

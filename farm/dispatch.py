@@ -5,6 +5,11 @@ It meets xdist's `Scheduling` protocol (xdist/scheduler/protocol.py) and is retu
 
 * Order: pending cells are kept sorted by expected duration (xdist hands them out in collection
   order), and a cell is only started while its browser has a free slot on the Grid.
+* One browser per worker: each worker serves the browser the plugin gave it when it started
+  (`workerinput["farm_browser"]`), so a suite's session-scoped driver matches every cell it gets.
+  A worker that keeps sessions between cells (a session-scoped driver) holds that many slots of
+  its browser while idle; the slot count covers them, so no request waits in the Grid's queue for
+  another worker's held session.
 * No lookahead: an xdist worker only starts item i once it has been sent item i+1 (it needs
   `nextitem` for fixture teardown). Sending a second real cell would commit it to that worker
   before anyone knows which slot frees first. Instead every cell is sent followed by an idle
@@ -20,7 +25,6 @@ with the reason, so the run ends with every cell accounted for instead of waitin
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -63,7 +67,7 @@ class LongestFirstScheduling:
         self.collection: list[str] | None = None
         self.idle_index = -1
         self.pending: list[int] = []
-        self.busy: Counter[str] = Counter()
+        self.held: dict[Any, int] = {}  # sessions a worker kept open after its last cell
         self.collection_error: str | None = None
 
     # protocol properties ----------------------------------------------------------------------
@@ -91,6 +95,17 @@ class LongestFirstScheduling:
         assert node not in self.node2pending
         self.node2pending[node] = []
         self.running[node] = None
+        self.held[node] = 0
+
+    @staticmethod
+    def serves(node: Any) -> str | None:
+        """The browser a worker serves (None: any, for a plain single-process run)."""
+        return getattr(node, "workerinput", {}).get("farm_browser")
+
+    def note_held(self, node: Any, sessions: int) -> None:
+        """A worker finished a cell still holding `sessions` open (session- or module-scoped drivers)."""
+        if node in self.held:
+            self.held[node] = max(0, sessions)
 
     def add_node_collection(self, node: Any, collection: Sequence[str]) -> None:
         assert node in self.node2pending
@@ -103,10 +118,10 @@ class LongestFirstScheduling:
         """Forget a finished or crashed worker; returns the cell it crashed in, if any."""
         self.node2pending.pop(node, None)
         self.node2collection.pop(node, None)
+        self.held.pop(node, None)
         crashed = self.running.pop(node, None)
         if crashed is None or self.collection is None:
             return None
-        self.busy[self.browser_of(crashed)] -= 1
         return self.collection[crashed]
 
     # tests -----------------------------------------------------------------------------------
@@ -123,7 +138,6 @@ class LongestFirstScheduling:
         if item_index == self.idle_index:
             return
         self.running[node] = None
-        self.busy[self.browser_of(item_index)] -= 1
         self.schedule()
 
     def mark_test_pending(self, item: str) -> None:
@@ -138,6 +152,21 @@ class LongestFirstScheduling:
     def _enqueue(self, index: int) -> None:
         self.pending.append(index)
         self.pending.sort(key=lambda i: (-self.expected(i), self.collection[i] if self.collection else ""))
+
+    # slots -----------------------------------------------------------------------------------
+    def in_use(self, browser: str) -> int:
+        """Slots of `browser` taken: a running cell takes at least one, an idle worker what it holds."""
+        return sum(
+            max(1, self.held.get(node, 0)) if index is not None else self.held.get(node, 0)
+            for node, index in self.running.items()
+            if (index is not None and self.browser_of(index) == browser) or (index is None and self.serves(node) == browser)
+        )
+
+    def fits(self, node: Any, browser: str) -> bool:
+        """Would a cell of `browser` on this idle worker stay within the Grid's slots for it?
+        Its held sessions are already counted; it needs one more only if it holds none."""
+        extra = 0 if self.held.get(node, 0) else 1
+        return self.in_use(browser) + extra <= self.limits.get(browser, 0)
 
     # dispatch --------------------------------------------------------------------------------
     def _first_collection(self) -> None:
@@ -171,7 +200,7 @@ class LongestFirstScheduling:
     def _drop_unrunnable(self) -> None:
         """Drop pending cells of browsers the Grid has no slot left for, once none of theirs runs."""
         stranded = {self.browser_of(i) for i in self.pending if self.limits.get(self.browser_of(i), 0) < 1}
-        stranded = {b for b in stranded if self.busy[b] < 1}
+        stranded = {b for b in stranded if not self._running(b)}
         if not stranded:
             return
         self.refresh_limits(force=True)  # confirm before giving up on cells
@@ -183,6 +212,22 @@ class LongestFirstScheduling:
             if self.on_drop is not None:
                 self.on_drop(nodeid, reason)
 
+    def _running(self, browser: str) -> bool:
+        return any(index is not None and self.browser_of(index) == browser for index in self.running.values())
+
+    def _next_for(self, node: Any) -> int | None:
+        """The longest pending cell this idle worker may start now, if any."""
+        serves = self.serves(node)
+        for index in self.pending:
+            browser = self.browser_of(index)
+            if (serves is None or browser == serves) and self.fits(node, browser):
+                return index
+        return None
+
+    def _has_work_for(self, node: Any) -> bool:
+        serves = self.serves(node)
+        return any(serves is None or self.browser_of(i) == serves for i in self.pending)
+
     def schedule(self) -> None:
         if not self.collection_is_completed:
             return
@@ -193,16 +238,13 @@ class LongestFirstScheduling:
         for node, index in list(self.running.items()):
             if index is not None or node in self.finished_nodes:
                 continue
-            chosen = next((i for i in self.pending if self.busy[self.browser_of(i)] < self.limits.get(self.browser_of(i), 0)), None)
-            if chosen is None:
-                break
-            self.pending.remove(chosen)
-            self.running[node] = chosen
-            self.busy[self.browser_of(chosen)] += 1
-            self.node2pending[node].extend([chosen, self.idle_index])
-            node.send_runtest_some([chosen, self.idle_index])
-        if not self.pending:
-            for node, index in self.running.items():
-                if index is None and node not in self.finished_nodes:
-                    self.finished_nodes.add(node)
-                    node.shutdown()
+            chosen = self._next_for(node)
+            if chosen is not None:
+                self.pending.remove(chosen)
+                self.running[node] = chosen
+                self.node2pending[node].extend([chosen, self.idle_index])
+                node.send_runtest_some([chosen, self.idle_index])
+            elif not self._has_work_for(node):
+                # Nothing left for its browser: let it end, which also quits the sessions it holds.
+                self.finished_nodes.add(node)
+                node.shutdown()

@@ -12,10 +12,8 @@ from typing import Any
 import requests
 from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
-from farm.config import BROWSERS
+from farm.catalogue import farm_name_of
 from farm.errors import GridError
-
-GRID_TO_FARM = {spec.grid_name.lower(): spec.name for spec in BROWSERS.values()} | {"msedge": "edge"}
 
 
 @dataclass
@@ -72,15 +70,11 @@ class GridStatus:
         }
 
 
-def farm_browser_name(grid_name: str) -> str:
-    return GRID_TO_FARM.get(grid_name.lower(), grid_name.lower())
-
-
 def parse_node(raw: dict[str, Any]) -> GridNode:
     browsers: dict[str, BrowserCapacity] = {}
     for slot in raw.get("slots", []):
         stereotype = slot.get("stereotype", {})
-        name = farm_browser_name(str(stereotype.get("browserName", "")))
+        name = farm_name_of(str(stereotype.get("browserName", "")))
         cap = browsers.setdefault(name, BrowserCapacity(nodes=1))
         cap.slots += 1
         cap.busy += 1 if slot.get("session") else 0
@@ -135,6 +129,15 @@ class GridClient:
             return self.graphql("{ grid { version sessionQueueSize } }").get("grid") or {}
         except GridError:
             return {}
+
+    def queue_size(self) -> int | None:
+        """Session requests waiting in the Grid's queue now; None when it does not answer."""
+        try:
+            response = self.http.get(f"{self.url}/se/grid/newsessionqueue/queue", timeout=self.timeout)
+            response.raise_for_status()
+            return len(response.json().get("value") or [])
+        except (requests.RequestException, ValueError, TypeError, AttributeError):
+            return None
 
     def session_node(self, session_id: str) -> str:
         """The URI of the node serving a session ('' when the Grid does not say)."""

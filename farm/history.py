@@ -7,12 +7,12 @@ A corrupt or foreign file is not fatal: the run warns and falls back to estimate
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from farm.results import CellResult
+from farm.runfolder import write_json_atomic
 from farm.schedule import Key
 
 FORMAT = "farm-history/1"
@@ -46,13 +46,17 @@ def merge(old: Mapping[Key, float], measured: Mapping[Key, float], present_tests
 
 
 def save(path: Path, history: Mapping[Key, float]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     entries = [{"test": t, "browser": b, "seconds": round(s, 3)} for (t, b), s in sorted(history.items())]
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".history-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as stream:
-            json.dump({"format": FORMAT, "durations": entries}, stream, indent=1)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_json_atomic(path, {"format": FORMAT, "durations": entries})
+
+
+def learnable(results: Iterable[CellResult]) -> dict[Key, float]:
+    """Durations worth learning from: cells whose test body ran to a verdict (passed, or failed in
+    the call), in one attempt or after test failures only. Not a cell that broke in its fixtures
+    (it says nothing of the test's length), nor one re-run after a lost node (its timeout would)."""
+    return {
+        (r.test_id, r.browser): r.duration
+        for r in results
+        if (r.status == "passed" or (r.status == "failed" and r.failure_when == "call"))
+        and not any(why.startswith("infrastructure") for why in r.retries)
+    }

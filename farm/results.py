@@ -1,21 +1,21 @@
 """Cell results: folding pytest reports into one outcome per cell, and the run's summary.json.
 
 Pure logic, fed by the plugin's recorder (in the pytest controller) and read by `farm test`.
-Statuses follow Allure: passed, failed (an assertion: the product is wrong), broken (any other
-error, including the infrastructure's), skipped.
+Statuses follow Allure (farm.failures): passed, failed (an assertion or pytest.fail: the product is
+wrong), broken (any other error: the test's, the infrastructure's, or a session of the wrong
+browser), skipped.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
+import contextlib
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from farm.matrix import Cell
+from farm.runfolder import read_lines
 from farm.schedule import lower_bound
 
 STATUSES = ("passed", "failed", "broken", "skipped")
@@ -34,10 +34,12 @@ class CellResult:
     node: str = ""
     worker: str = ""
     browser_version: str = ""
-    failure_kind: str = ""  # product | test | infrastructure
+    failure_kind: str = ""  # product | test | infrastructure | identity (farm.failures)
+    failure_when: str = ""  # setup | call | teardown, or ??? for a crashed worker
     message: str = ""
     screenshot: str = ""
     retries: list[str] = field(default_factory=list)  # why earlier attempts were re-run: "kind: message"
+    sessions: list[dict[str, str]] = field(default_factory=list)  # every session the cell used, as the Grid reported it
 
 
 @dataclass
@@ -67,7 +69,9 @@ class CellState:
             failure = dict(props.get("farm_failure") or {"kind": "test", "message": ""})
             failure["when"] = when
             if when == "???":
-                failure.update(kind="infrastructure", message=failure.get("message") or "the pytest worker crashed running this cell")
+                failure.update(
+                    kind="infrastructure", status="broken", message=failure.get("message") or "the pytest worker crashed running this cell"
+                )
             self.failures.append(failure)
         elif outcome == "skipped":
             self.skipped = True
@@ -81,9 +85,9 @@ class CellState:
         return True
 
     def status(self) -> str:
+        """The first failure decides, as in Allure (a teardown error does not hide a failed call)."""
         if self.failures:
-            first = self.failures[0]
-            return "failed" if first["kind"] == "product" and first["when"] == "call" else "broken"
+            return str(self.failures[0].get("status") or "broken")
         return "skipped" if self.skipped else "passed"
 
     def result(self, nodeid: str) -> CellResult:
@@ -102,22 +106,20 @@ class CellState:
             worker=str(info.get("worker", "")),
             browser_version=str(info.get("browser_version", "")),
             failure_kind=first.get("kind", ""),
+            failure_when=first.get("when", ""),
             message=first.get("message", "")[:500],
             screenshot=str(info.get("screenshot", "")),
             retries=list(self.retries),
+            sessions=list(info.get("sessions", [])),
         )
 
 
 def read_cells(path: Path) -> list[CellResult]:
     """Cells from the recorder's JSON lines; a torn last line (killed writer) is skipped."""
     results: list[CellResult] = []
-    if not path.exists():
-        return results
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            results.append(CellResult(**json.loads(line)))
-        except (ValueError, TypeError):
-            continue
+    for record in read_lines(path):
+        with contextlib.suppress(TypeError):
+            results.append(CellResult(**record))
     return results
 
 
@@ -162,15 +164,3 @@ def summarize(
             "lower_bound": round(lower_bound(cells, measured, slots), 3),
         },
     }
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write-then-rename, so a killed run never leaves a half-written summary behind."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as stream:
-            json.dump(data, stream, indent=1)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -1,19 +1,16 @@
 """`farm test`: the matrix on the Grid, longest expected first, with results, summary and history.
 
 Flow: grid capacity -> collect the matrix once -> expected durations from history -> (shard) ->
-plan -> pytest with xdist workers = the Grid's slots and the farm's scheduler -> one JSON line per
-finished cell -> summary.json and an updated history.
+plan -> pytest with xdist workers = the Grid's slots, one browser each, and the farm's scheduler ->
+one JSON line per finished cell -> summary.json and an updated history. Launching and watching
+pytest itself is farm.launch; every file of the run is named by farm.runfolder.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -23,23 +20,22 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from farm import history as history_store
-from farm import labels
 from farm.appserver import LOOPBACK_NAMES, relay, serve
-from farm.browsers import RERUN_PATTERN
 from farm.config import FarmConfig
 from farm.engine import Engine
-from farm.errors import ExitCode, GridError, NoTestsError, UsageError
+from farm.errors import ExitCode, GridError, UsageError
+from farm.failures import RERUN_PATTERN
 from farm.farm import APP_HOST_ALIAS, Farm
 from farm.grid import GridClient
+from farm.launch import HURRIED, GridWatchdog, base_command, collect, run_pytest
 from farm.matrix import Cell
 from farm.report import write_run_files
-from farm.results import CellResult, read_cells, summarize, write_json_atomic
+from farm.results import CellResult, read_cells, summarize
+from farm.runfolder import RunFolder, read_lines, write_json_atomic
 from farm.schedule import Plan, expected_durations, shard
 
 DEFAULT_SUITE = Path("suites/demo")
 HISTORY_FILE = "history.json"
-DROPPED_FILE = "dropped.jsonl"  # cells the scheduler could not run (no slot left), with the reason
-GRID_LOST_AFTER = 15.0  # seconds without an answer from the Grid before a run is given up
 Progress = Callable[[str], None]
 
 
@@ -55,6 +51,7 @@ class TestOptions:
     shard: tuple[int, int] | None = None
     base_url: str | None = None
     app_dir: str | None = None
+    pytest_args: list[str] = field(default_factory=list)  # after `--`: to pytest unchanged
 
 
 @dataclass
@@ -91,50 +88,14 @@ def new_results_dir(config: FarmConfig, requested: str | None) -> Path:
     return path
 
 
-def pytest_args(options: TestOptions, browsers: tuple[str, ...], grid_url: str, base_url: str) -> list[str]:
-    args = [
-        *options.paths,
-        "-p",
-        "no:cacheprovider",
-        "--farm-browsers",
-        ",".join(browsers),
-        "--farm-grid-url",
-        grid_url,
-        "--farm-base-url",
-        base_url,
-    ]
+def farm_options(options: TestOptions, browsers: tuple[str, ...], grid_url: str, base_url: str) -> list[str]:
+    """What farm adds to the user's pytest arguments, for collection and run alike."""
+    args = ["--farm-browsers", ",".join(browsers), "--farm-grid-url", grid_url, "--farm-base-url", base_url]
     if options.keyword:
         args += ["-k", options.keyword]
     if options.markexpr:
         args += ["-m", options.markexpr]
     return args
-
-
-def pytest_env() -> dict[str, str]:
-    """A suite may live anywhere (read-only, shared): the run writes only into its results folder,
-    so no bytecode caches beside the tests (the cache provider is off too)."""
-    return {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-
-
-def collect(args: list[str], results_dir: Path) -> list[Cell]:
-    """Collect the matrix once, in a pytest of its own; exit 5 and usage errors become FarmErrors."""
-    out = results_dir / "matrix.json"
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", *args, "--collect-only", "-q", "--farm-collect", str(out)],
-        capture_output=True,
-        text=True,
-        env=pytest_env(),
-    )
-    if proc.returncode == 5 or (proc.returncode == 0 and not out.exists()):
-        raise NoTestsError("no tests collected (check PATH, -k and -m)")
-    if proc.returncode != 0:
-        lines = [line for line in (proc.stderr + proc.stdout).splitlines() if line.strip()]
-        detail = next((line for line in reversed(lines) if "ERROR" in line or "error" in line), lines[-1] if lines else "")
-        raise UsageError(f"collecting the suite failed (pytest exit {proc.returncode}): {detail.strip()}")
-    cells = [Cell(**raw) for raw in json.loads(out.read_text(encoding="utf-8"))]
-    if not cells:
-        raise NoTestsError("no tests collected (check PATH, -k and -m)")
-    return cells
 
 
 @contextlib.contextmanager
@@ -185,53 +146,17 @@ def check_capacity(client: GridClient, browsers: tuple[str, ...]) -> dict[str, i
 
 
 def describe_progress(results: list[CellResult], total: int, started: float, plan: Plan) -> str:
+    """`12/40 cells: 9 passed, 1 failed, 2 broken; 30s elapsed, ~45s left` (no estimate once all are done)."""
+    counts = {status: sum(1 for r in results if r.status == status) for status in ("passed", "failed", "broken", "skipped")}
     done = len(results)
-    passed = sum(1 for r in results if r.status in ("passed", "skipped"))
-    failed = done - passed
     elapsed = time.monotonic() - started
+    line = f"{done}/{total} cells: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n or s == "passed") + f"; {elapsed:.0f}s elapsed"
+    if done >= total:
+        return line
     finished = {r.nodeid for r in results}
     remaining_work = sum(float(c["expected"]) for n, c in plan.cells.items() if n not in finished)
     remaining = max(plan.predicted_makespan - elapsed, remaining_work / max(1, sum(plan.slots.values())), 0.0)
-    return f"{done}/{total} cells, {passed} ok, {failed} failed, {elapsed:.0f}s elapsed, ~{remaining:.0f}s left"
-
-
-class Terminated(BaseException):
-    """SIGTERM, turned into an exception so a run stops the way Ctrl-C stops it."""
-
-
-def _raise_terminated(signum: int, frame: object) -> None:
-    raise Terminated()
-
-
-HURRIED = "interrupted twice"
-STOP_EXIT = {
-    "interrupted": ExitCode.INTERRUPTED,
-    HURRIED: ExitCode.INTERRUPTED,
-    "terminated": ExitCode.TERMINATED,
-    "grid lost": ExitCode.INFRASTRUCTURE,
-}
-
-
-class GridWatchdog:
-    """Notices a Grid that stopped answering (hub killed) and says when to give up on the run."""
-
-    def __init__(self, client: GridClient, grace: float = GRID_LOST_AFTER, every: float = 2.0) -> None:
-        self.client, self.grace, self.every = client, grace, every
-        self.checked = 0.0
-        self.failing_since: float | None = None
-        self.slots: dict[str, int] | None = None  # UP slots per browser at the last answer
-
-    def lost(self) -> bool:
-        now = time.monotonic()
-        if now - self.checked < self.every:
-            return False
-        self.checked = now
-        try:
-            self.slots = self.client.status().slots()
-            self.failing_since = None
-        except GridError:
-            self.failing_since = self.failing_since or now
-        return self.failing_since is not None and now - self.failing_since >= self.grace
+    return line + f", ~{remaining:.0f}s left"
 
 
 def describe_lost_slots(planned: dict[str, int], now: dict[str, int] | None) -> str:
@@ -242,109 +167,29 @@ def describe_lost_slots(planned: dict[str, int], now: dict[str, int] | None) -> 
     return ("slots up: " + ", ".join(short) + " (a node is down; its cells run again on what is left)") if short else ""
 
 
-def stop_process_group(proc: subprocess.Popen[bytes], grace: float = 30.0) -> bool:
-    """SIGINT to pytest and its workers (their fixtures quit the sessions), SIGKILL if they linger.
-
-    A second Ctrl-C while waiting kills the group at once (returns True); no process of the run
-    outlives it, and `farm test` then quits the sessions the killed workers left open.
-    """
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGINT)
-    try:
-        proc.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        pass
-    except (KeyboardInterrupt, Terminated):
-        return True
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    return False
-
-
-def run_pytest(args: list[str], plan: Plan, results_dir: Path, progress: Progress, client: GridClient) -> tuple[int, str]:
-    """pytest with xdist in its own process group; returns its exit code and why it was stopped ('' if not)."""
-    cells_path = results_dir / "cells.jsonl"
-    workers = sum(plan.slots.values())
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        *args,
-        "-p",
-        "xdist",
-        "-n",
-        str(workers),
-        "--max-worker-restart",
-        str(workers * 2),
-        "--farm-plan",
-        str(results_dir / "plan.json"),
-        "--farm-cells",
-        str(cells_path),
-        "--farm-sessions",
-        str(results_dir / "sessions.jsonl"),
-        "--farm-dropped",
-        str(results_dir / DROPPED_FILE),
-    ]
-    started = time.monotonic()
-    env = {**pytest_env(), "PYTHONUNBUFFERED": "1", "FARM_SESSION": labels.SESSION_ID}
-    watchdog = GridWatchdog(client)
-    reason = ""
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
-    try:
-        with (results_dir / "pytest.log").open("w", encoding="utf-8") as log:
-            proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-            try:
-                while proc.poll() is None:
-                    lost_slots = describe_lost_slots(plan.slots, watchdog.slots)
-                    progress(
-                        "; ".join(filter(None, [describe_progress(read_cells(cells_path), len(plan.cells), started, plan), lost_slots]))
-                    )
-                    if watchdog.lost():
-                        reason = "grid lost"
-                        progress(f"the grid at {client.url} stopped answering; stopping the run")
-                        stop_process_group(proc, grace=15)
-                        break
-                    time.sleep(0.5)
-            except (KeyboardInterrupt, Terminated) as exc:
-                reason = "terminated" if isinstance(exc, Terminated) else "interrupted"
-                progress(f"{reason}: stopping the running cells (Ctrl-C again to stop at once)")
-                if stop_process_group(proc):
-                    reason = HURRIED
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    return proc.returncode, reason
+STOP_EXIT = {
+    "interrupted": ExitCode.INTERRUPTED,
+    HURRIED: ExitCode.INTERRUPTED,
+    "terminated": ExitCode.TERMINATED,
+    "grid lost": ExitCode.INFRASTRUCTURE,
+}
 
 
 def quit_leftover_sessions(client: GridClient, ledger: Path) -> list[str]:
     """Delete Grid sessions the run opened but never quit (a killed worker cannot quit its own)."""
     open_sessions: dict[str, bool] = {}
-    if ledger.exists():
-        for line in ledger.read_text(encoding="utf-8").splitlines():
-            with contextlib.suppress(ValueError, KeyError):
-                entry = json.loads(line)
-                open_sessions[entry["session"]] = entry["event"] == "open"
+    for entry in read_lines(ledger):
+        if "session" in entry:
+            open_sessions[str(entry["session"])] = entry.get("event") == "open"
     leftovers = [sid for sid, is_open in open_sessions.items() if is_open]
     for session_id in leftovers:
         client.delete_session(session_id)
     return leftovers
 
 
-def measured_durations(results: list[CellResult]) -> dict[tuple[str, str], float]:
-    """Durations worth learning from: cells that ran to a verdict (not skipped, not broken), in
-    one attempt or after test failures only (a lost node's timeout says nothing of the test)."""
-    return {
-        (r.test_id, r.browser): r.duration
-        for r in results
-        if r.status in ("passed", "failed") and not any(why.startswith("infrastructure") for why in r.retries)
-    }
-
-
-def result_options(options: TestOptions, results_dir: Path) -> list[str]:
+def result_options(options: TestOptions, run: RunFolder) -> list[str]:
     """Where results go, and the per-test timeout and reruns."""
-    extra = ["--alluredir", str(results_dir / "allure-results"), "--junitxml", str(results_dir / "junit.xml")]
-    extra += ["--farm-artifacts", str(results_dir / "screenshots")]
+    extra = ["--alluredir", str(run.allure_results), "--junitxml", str(run.junit)]
     if options.timeout:
         # pytest-timeout arms its timer once per protocol, and rerunfailures runs the attempts
         # inside it: time each call instead, or a rerun would have no timeout at all.
@@ -358,14 +203,8 @@ def result_options(options: TestOptions, results_dir: Path) -> list[str]:
 
 
 def read_dropped(path: Path) -> dict[str, str]:
-    """The scheduler's not-run cells and why; a torn last line (killed writer) is skipped."""
-    reasons: dict[str, str] = {}
-    if path.exists():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            with contextlib.suppress(ValueError, KeyError, TypeError):
-                entry = json.loads(line)
-                reasons[str(entry["nodeid"])] = str(entry["reason"])
-    return reasons
+    """The scheduler's not-run cells and why."""
+    return {str(e["nodeid"]): str(e["reason"]) for e in read_lines(path) if "nodeid" in e and "reason" in e}
 
 
 def run_matrix(config: FarmConfig, options: TestOptions, progress: Progress) -> RunOutcome:
@@ -375,45 +214,87 @@ def run_matrix(config: FarmConfig, options: TestOptions, progress: Progress) -> 
     own_grid = options.grid_url is None
     client = GridClient(options.grid_url or config.grid_url)
     slots = check_capacity(client, config.browsers)
-    results_dir = new_results_dir(config, options.results_dir)
+    run = RunFolder(new_results_dir(config, options.results_dir))
     history_path = Path(config.reports_dir) / HISTORY_FILE
     try:
         with application(config, options, own_grid) as base_url:
-            args = pytest_args(options, config.browsers, client.url, base_url)
+            command = [
+                *base_command(options.paths, options.pytest_args, run),
+                *farm_options(options, config.browsers, client.url, base_url),
+            ]
             progress("collecting the matrix")
-            cells = collect(args, results_dir)
-            expected = expected_durations(cells, history_store.load(history_path))
+            cells = collect(command, run)
+            history = history_store.load(history_path)
+            expected = expected_durations(cells, history)
             if options.shard:
                 cells = shard(cells, expected, *options.shard)
-            plan = Plan.build(cells, expected, slots)
-            plan.dump(results_dir / "plan.json")
-            code, stopped = run_pytest([*args, *result_options(options, results_dir)], plan, results_dir, progress, client)
+            plan = Plan.build(cells, expected, slots, estimated=not any(key[0] in {c.test_id for c in cells} for key in history))
+            plan.dump(run.plan)
+            workers = sum(plan.slots.values())
+            started = time.monotonic()
+
+            def on_tick(watchdog: GridWatchdog) -> None:
+                lost = describe_lost_slots(plan.slots, watchdog.slots)
+                progress("; ".join(filter(None, [describe_progress(read_cells(run.cells), len(plan.cells), started, plan), lost])))
+
+            launched = run_pytest(
+                [*command, *result_options(options, run), "-n", str(workers), "--max-worker-restart", str(workers * 2)],
+                run,
+                client,
+                on_tick,
+                progress,
+            )
             served_base_url = base_url
     except BaseException:
-        if not (results_dir / "cells.jsonl").exists():  # nothing ran: leave no half-made folder
-            shutil.rmtree(results_dir, ignore_errors=True)
+        if not run.started():  # nothing ran: leave no half-made folder
+            shutil.rmtree(run.path, ignore_errors=True)
         raise
-    quit_leftover_sessions(client, results_dir / "sessions.jsonl")
-    results = _complete(read_cells(results_dir / "cells.jsonl"), cells)
+    return finish_run(
+        run,
+        client,
+        cells,
+        slots,
+        plan,
+        launched.exit_code,
+        launched.stopped,
+        launched.queue_wait,
+        served_base_url,
+        None if options.shard else history_path,
+    )
+
+
+def finish_run(
+    run: RunFolder,
+    client: GridClient,
+    cells: list[Cell],
+    slots: dict[str, int],
+    plan: Plan,
+    pytest_exit: int,
+    stopped: str,
+    queue_wait: float,
+    base_url: str,
+    history_path: Path | None,
+) -> RunOutcome:
+    """Sessions a killed worker left, the summary, Allure's side files and the history."""
+    quit_leftover_sessions(client, run.sessions)
+    results = _complete(read_cells(run.cells), cells)
     try:
         grid = client.status().to_json()
     except GridError:  # the grid died under the run (often faster than the watchdog's grace)
         grid = {"grid_url": client.url}
         stopped = stopped or "grid lost"
-    summary = summarize(results, cells, slots, plan.predicted_makespan, read_dropped(results_dir / DROPPED_FILE), stopped)
-    summary["pytest_exit"] = code
-    summary["stopped"] = stopped
-    summary["base_url"] = served_base_url
-    summary["grid"] = grid
-    write_json_atomic(results_dir / "summary.json", summary)
-    write_run_files(results_dir / "allure-results", summary, summary["grid"], served_base_url)
-    if not options.shard:
+    summary = summarize(results, cells, slots, plan.predicted_makespan, read_dropped(run.dropped), stopped)
+    summary["makespan"]["estimated"] = plan.estimated
+    summary.update(pytest_exit=pytest_exit, stopped=stopped, base_url=base_url, grid=grid, queue_wait=queue_wait)
+    write_json_atomic(run.summary, summary)
+    write_run_files(run.allure_results, summary, summary["grid"], base_url)
+    if history_path is not None:
         # Shards of one pipeline must split one snapshot of the history the same way, so a shard
         # never rewrites it; `farm report` over all shards learns their durations afterwards.
-        learned = history_store.merge(history_store.load(history_path), measured_durations(results), {c.test_id for c in cells})
+        learned = history_store.merge(history_store.load(history_path), history_store.learnable(results), {c.test_id for c in cells})
         history_store.save(history_path, learned)
-    exit_code = STOP_EXIT[stopped] if stopped else _exit_code(summary, code)
-    return RunOutcome(results_dir, summary, results, exit_code, hurried=stopped == HURRIED)
+    exit_code = STOP_EXIT[stopped] if stopped else _exit_code(summary, pytest_exit)
+    return RunOutcome(run.path, summary, results, exit_code, hurried=stopped == HURRIED)
 
 
 def _complete(results: list[CellResult], cells: list[Cell]) -> list[CellResult]:
@@ -442,12 +323,12 @@ def learn_from_summaries(folders: list[Path], reports_dir: Path) -> None:
     history_path = reports_dir / HISTORY_FILE
     measured: dict[tuple[str, str], float] = {}
     for folder in folders:
-        path = folder / "summary.json"
+        path = RunFolder(folder).summary
         if not path.is_file():
             continue
         try:
             cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
-            measured.update(measured_durations([CellResult(**cell) for cell in cells]))
+            measured.update(history_store.learnable([CellResult(**cell) for cell in cells]))
         except (ValueError, KeyError, TypeError):
             continue  # a half-written or foreign summary teaches nothing
     if measured:

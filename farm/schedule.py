@@ -137,23 +137,28 @@ class Plan:
     slots: dict[str, int]
     cells: dict[str, dict[str, float | str]]  # nodeid -> {"browser": ..., "expected": ...}
     predicted_makespan: float = 0.0
+    estimated: bool = False  # no history for this suite: every duration is DEFAULT_ESTIMATE
 
     @classmethod
-    def build(cls, cells: list[Cell], expected: Mapping[str, float], slots: Mapping[str, int]) -> Plan:
+    def build(cls, cells: list[Cell], expected: Mapping[str, float], slots: Mapping[str, int], estimated: bool = False) -> Plan:
         timeline = simulate(cells, expected, slots)
         return cls(
             slots=dict(slots),
             cells={c.nodeid: {"browser": c.browser, "test_id": c.test_id, "expected": round(expected[c.nodeid], 3)} for c in cells},
             predicted_makespan=timeline.makespan,
+            estimated=estimated,
         )
 
     def dump(self, path: Path) -> None:
-        path.write_text(
-            json.dumps({"slots": self.slots, "cells": self.cells, "predicted_makespan": self.predicted_makespan}, indent=1),
-            encoding="utf-8",
-        )
+        data = {"slots": self.slots, "cells": self.cells, "predicted_makespan": self.predicted_makespan, "estimated": self.estimated}
+        path.write_text(json.dumps(data, indent=1), encoding="utf-8")
 
     @classmethod
     def load(cls, path: Path) -> Plan:
         raw = json.loads(path.read_text(encoding="utf-8"))
-        return cls(slots=raw["slots"], cells=raw["cells"], predicted_makespan=raw.get("predicted_makespan", 0.0))
+        return cls(
+            slots=raw["slots"],
+            cells=raw["cells"],
+            predicted_makespan=raw.get("predicted_makespan", 0.0),
+            estimated=raw.get("estimated", False),
+        )

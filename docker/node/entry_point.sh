@@ -35,6 +35,14 @@ if [ -n "${SE_REGISTRATION_SECRET:-}" ]; then
   printf 'registration-secret = "%s"\n' "$SE_REGISTRATION_SECRET" >> "$config"
 fi
 unset SE_REGISTRATION_SECRET
+# An X display for headed browsers (docker-selenium's nodes have one too); headless ones ignore it.
+# Local connections only: nothing outside the container can reach the display.
+Xvfb "$DISPLAY" -screen 0 "${SE_SCREEN_WIDTH}x${SE_SCREEN_HEIGHT}x${SE_SCREEN_DEPTH}" -nolisten tcp >/tmp/xvfb.log 2>&1 &
+for _ in $(seq 1 50); do
+  [ -e "/tmp/.X11-unix/X${DISPLAY#:}" ] && break
+  sleep 0.1
+done
+[ -e "/tmp/.X11-unix/X${DISPLAY#:}" ] || { echo "entry_point: Xvfb did not start: $(tail -n 1 /tmp/xvfb.log)" >&2; exit 70; }
 echo "entry_point: ${SE_BROWSER} ${version} node, ${SE_NODE_MAX_SESSIONS} session(s), hub ${SE_EVENT_BUS_HOST}"
 # shellcheck disable=SC2086
 exec java ${SE_JAVA_OPTS} -jar /opt/selenium/selenium-server.jar node --config "$config"

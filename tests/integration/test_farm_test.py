@@ -87,8 +87,8 @@ def test_allure_results_keep_browsers_apart_and_attach_failure_evidence(mixed_ru
     assert sorted(r["status"] for r in flaky) == ["failed", "passed"]  # every attempt kept
     for (test, _), attempts in final.items():
         last = max(attempts, key=lambda r: r["stop"])
-        # allure-pytest grades pytest-timeout's `Failed: Timeout` as failed; farm's summary says broken
-        assert last["status"] == ("failed" if test == "test_hangs" else EXPECTED[test])
+        # Allure agrees with the summary on every cell, a hang included (farm's timer raises CellTimeout)
+        assert last["status"] == EXPECTED[test]
         if EXPECTED[test] in ("failed", "broken"):
             names = {a["name"]: a for a in last.get("attachments", [])}
             assert names["screenshot"]["type"] == "image/png"

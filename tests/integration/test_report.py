@@ -16,7 +16,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from farm.appserver import serve
-from farm.browsers import CHROMIUM_ARGS
+from farm.browsers import OFFLINE_CHROMIUM_ARGS
 from farm.cli import main
 from tests.conftest import module_farm
 
@@ -138,7 +138,7 @@ def host_chromium():
     """Debian's chromium and chromedriver on the host (installed by scripts/setup)."""
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
-    for arg in (*CHROMIUM_ARGS, "--window-size=1400,1000", *(("--no-sandbox",) if os.geteuid() == 0 else ())):
+    for arg in ("--headless=new", *OFFLINE_CHROMIUM_ARGS, "--window-size=1400,1000", *(("--no-sandbox",) if os.geteuid() == 0 else ())):
         options.add_argument(arg)
     driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
     yield driver

@@ -198,3 +198,76 @@ def test_dropping_waits_while_a_cell_of_that_browser_still_runs():
     worker = next(n for n in nodes if sched.running[n] is not None)
     sched.mark_test_complete(worker, collection.index("a"))
     assert "b" in running(sched, collection).values() and not sched.dropped
+
+
+# one browser per worker, held sessions ------------------------------------------------------------
+
+
+class BrowserNode(MockNode):
+    """A worker the plugin gave a browser to (xdist's workerinput, as set in pytest_configure_node)."""
+
+    def __init__(self, name: str, browser: str) -> None:
+        super().__init__(name)
+        self.workerinput = {"farm_browser": browser}
+
+
+def make_workers(durations: dict[str, tuple[str, float]], slots: dict[str, int], browsers: list[str], **kwargs):
+    plan = Plan(slots=slots, cells={n: {"browser": b, "test_id": n, "expected": s} for n, (b, s) in durations.items()})
+    collection = [*durations, f"::{IDLE_NAME}"]
+    sched = LongestFirstScheduling(len(browsers), plan, **kwargs)
+    nodes = [BrowserNode(f"gw{i}", b) for i, b in enumerate(browsers)]
+    for node in nodes:
+        sched.add_node(node)
+    for node in nodes:
+        sched.add_node_collection(node, collection)
+    return sched, nodes, collection
+
+
+def test_each_worker_gets_only_cells_of_its_browser_longest_first():
+    cells = {"f1": ("firefox", 9), "f2": ("firefox", 8), "f3": ("firefox", 7), "c1": ("chrome", 1), "c2": ("chrome", 0.5)}
+    sched, nodes, collection = make_workers(cells, {"chrome": 1, "firefox": 2}, ["chrome", "firefox", "firefox"])
+    sched.schedule()
+    assert running(sched, collection) == {"gw0": "c1", "gw1": "f1", "gw2": "f2"}
+    sched.mark_test_complete(nodes[0], collection.index("c1"))
+    assert running(sched, collection)["gw0"] == "c2"  # f3 is longer, but gw0 serves chrome
+    sched.mark_test_complete(nodes[0], collection.index("c2"))
+    assert nodes[0].shut  # no chrome left: the chrome worker ends (and quits what it holds)
+    sched.mark_test_complete(nodes[1], collection.index("f1"))
+    assert running(sched, collection)["gw1"] == "f3"
+    sent = {n.name: [collection[i] for i in n.sent if not collection[i].endswith(IDLE_NAME)] for n in nodes}
+    assert sent == {"gw0": ["c1", "c2"], "gw1": ["f1", "f3"], "gw2": ["f2"]}
+
+
+def test_held_sessions_count_as_slots_of_their_browser():
+    cells = {f"c{i}": ("chrome", 10 - i) for i in range(6)}
+    sched, nodes, collection = make_workers(cells, {"chrome": 2}, ["chrome", "chrome"])
+    sched.schedule()
+    assert sched.in_use("chrome") == 2
+    # gw0 finishes its cell but keeps its session-scoped driver: still one slot taken
+    sched.note_held(nodes[0], 1)
+    sched.mark_test_complete(nodes[0], collection.index("c0"))
+    assert sched.in_use("chrome") == 2 and running(sched, collection)["gw0"] == "c2"  # reuses its own session
+    # the Grid loses a node: 1 slot left. Both workers hold one, so neither may take a new cell
+    # beyond what the held sessions already cover, and nobody asks the Grid for a third session.
+    sched.limits = {"chrome": 1}
+    sched.note_held(nodes[1], 0)
+    sched.mark_test_complete(nodes[1], collection.index("c1"))
+    assert sched.running[nodes[1]] is None  # gw0 holds the only slot: gw1 (holding none) waits
+    sched.note_held(nodes[0], 1)
+    sched.mark_test_complete(nodes[0], collection.index("c2"))
+    assert running(sched, collection) == {"gw0": "c3"}  # the holder goes on with its own session
+    assert sched.in_use("chrome") <= sched.limits["chrome"]
+
+
+def test_a_worker_holding_sessions_is_counted_while_idle():
+    cells = {"c1": ("chrome", 5), "c2": ("chrome", 4), "c3": ("chrome", 3)}
+    sched, nodes, collection = make_workers(cells, {"chrome": 2}, ["chrome", "chrome"])
+    sched.schedule()
+    sched.note_held(nodes[0], 2)  # e.g. a session- and a module-scoped driver
+    sched.mark_test_complete(nodes[0], collection.index("c1"))
+    # gw0 holds 2 (one beyond its share) while gw1 runs: 3 sessions on 2 slots already, so gw0
+    # starts nothing more until gw1's cell ends
+    assert sched.in_use("chrome") == 3 and not sched.fits(nodes[0], "chrome") and sched.running[nodes[0]] is None
+    sched.note_held(nodes[1], 0)
+    sched.mark_test_complete(nodes[1], collection.index("c2"))
+    assert running(sched, collection) == {"gw0": "c3"} and sched.in_use("chrome") == 2

@@ -48,12 +48,14 @@ def test_passed_cell():
     assert state.result("x").duration == 3.0
 
 
-def test_assertion_in_call_is_failed_other_errors_broken():
-    product = {"farm_failure": {"kind": "product", "message": "AssertionError"}}
-    test_error = {"farm_failure": {"kind": "test", "message": "NoSuchElementException"}}
+def test_the_first_classified_failure_decides_the_status():
+    product = {"farm_failure": {"kind": "product", "status": "failed", "message": "AssertionError"}}
+    test_error = {"farm_failure": {"kind": "test", "status": "broken", "message": "NoSuchElementException"}}
     assert fold(("setup", "passed", {}), ("call", "failed", product), ("teardown", "passed", {}))[1].status() == "failed"
     assert fold(("setup", "passed", {}), ("call", "failed", test_error), ("teardown", "passed", {}))[1].status() == "broken"
-    assert fold(("setup", "failed", product), ("teardown", "passed", {}))[1].status() == "broken"
+    # a teardown error after a failed call does not hide the product failure (Allure keeps the first too)
+    done, state = fold(("setup", "passed", {}), ("call", "failed", product), ("teardown", "failed", test_error))
+    assert done and state.status() == "failed" and state.result("x").failure_when == "call"
 
 
 def test_skipped_cell():
@@ -141,18 +143,18 @@ def test_an_infrastructure_retry_is_counted_and_its_reason_kept():
 
 def test_history_learns_nothing_from_a_cell_retried_for_the_infrastructure():
     from farm.results import CellResult
-    from farm.run import measured_durations
 
-    def cell(test_id: str, status: str, retries: list[str]) -> CellResult:
-        return CellResult(f"{test_id}[chrome]", test_id, "chrome", status, 30.0, 0.0, 30.0, retries=retries)
+    def cell(test_id: str, status: str, retries: list[str], when: str = "") -> CellResult:
+        return CellResult(f"{test_id}[chrome]", test_id, "chrome", status, 30.0, 0.0, 30.0, retries=retries, failure_when=when)
 
     results = [
         cell("a", "passed", []),
         cell("b", "passed", ["infrastructure: Unable to execute request for an existing session"]),
-        cell("c", "failed", ["product: AssertionError"]),
-        cell("d", "broken", []),
+        cell("c", "failed", ["product: AssertionError"], "call"),
+        cell("d", "broken", [], "call"),
+        cell("e", "failed", [], "setup"),  # its fixture failed: the test body never ran
     ]
-    assert measured_durations(results) == {("a", "chrome"): 30.0, ("c", "chrome"): 30.0}
+    assert history.learnable(results) == {("a", "chrome"): 30.0, ("c", "chrome"): 30.0}
 
 
 def test_progress_names_the_browsers_that_lost_slots():

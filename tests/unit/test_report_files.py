@@ -3,10 +3,11 @@
 import re
 
 import pytest
+from selenium.common.exceptions import SessionNotCreatedException, WebDriverException
 
+from farm.failures import classify, marker
 from farm.report_files import (
     CATEGORIES,
-    INFRASTRUCTURE_PATTERN,
     environment_for_run,
     executor_from_env,
     executors_as_environment,
@@ -15,6 +16,7 @@ from farm.report_files import (
     not_run_results,
     to_properties,
 )
+from farm.sessions import WrongBrowser
 
 
 def test_executor_for_github_actions():
@@ -96,32 +98,37 @@ def test_properties_round_trip(value):
     assert from_properties(to_properties(env)) == env
 
 
+def category_of(status: str, trace: str) -> str | None:
+    """What Allure does: the first category whose status and regexes match the result."""
+    for category in CATEGORIES:
+        wanted = status in category["matchedStatuses"] and not category.get("flaky")
+        if wanted and re.fullmatch(category.get("traceRegex", "(?s).*"), trace):
+            return category["name"]
+    return None
+
+
 @pytest.mark.parametrize(
-    ("message", "category"),
+    ("exc", "when", "category"),
     [
-        ("Failed: Timeout >8.0s", "Infrastructure"),
-        ("selenium.common.exceptions.SessionNotCreatedException: Message: Could not start a new session", "Infrastructure"),
-        ("worker 'gw1' crashed while running 't.py::x[chrome]'", "Infrastructure"),
-        (
-            "WebDriverException: Message: Unable to execute request for an existing session: Timeout when executing request",
-            "Infrastructure",
-        ),
-        ("NoSlotLeft: Message: no chrome slot left on the grid at http://127.0.0.1:4444", "Infrastructure"),
-        ("AssertionError: assert 'a' == 'b'", None),
+        (AssertionError("a == b"), "call", "Product failures"),
+        (ValueError("bad data"), "call", "Test errors"),
+        (TimeoutError("waited"), "call", "Test errors"),
+        (WebDriverException("Unable to execute request for an existing session"), "call", "Infrastructure"),
+        (SessionNotCreatedException("could not start"), "setup", "Infrastructure"),
+        (WrongBrowser("ran in firefox, labelled chrome"), "setup", "Wrong browser"),
     ],
 )
-def test_infrastructure_category_matches_infrastructure_messages_only(message, category):
-    assert CATEGORIES[0]["name"] == "Infrastructure"
-    matched = "Infrastructure" if re.fullmatch(INFRASTRUCTURE_PATTERN, message) else None
-    assert matched == category
+def test_categories_follow_farms_classification(exc, when, category):
+    failure = classify(exc, when)
+    # an ordinary trace that happens to mention Marionette does not make it infrastructure
+    trace = f"Traceback...\nfirefox: Marionette said something\n---- farm ----\n{marker(failure.kind)}"
+    assert category_of(failure.status, trace) == category
 
 
 def test_categories_cover_product_test_errors_and_flaky():
     names = [c["name"] for c in CATEGORIES]
-    assert names == ["Infrastructure", "Product failures", "Test errors", "Flaky tests", "Not run"]
-    assert (
-        CATEGORIES[1]["matchedStatuses"] == ["failed"] and CATEGORIES[2]["matchedStatuses"] == ["broken"] and CATEGORIES[3]["flaky"] is True
-    )
+    assert names == ["Infrastructure", "Wrong browser", "Product failures", "Test errors", "Flaky tests", "Not run"]
+    assert CATEGORIES[4]["flaky"] is True
 
 
 def test_not_run_cells_become_unknown_results_with_their_reason_and_browser():

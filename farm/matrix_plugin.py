@@ -1,0 +1,389 @@
+"""Farm mode of the pytest plugin: the matrix, one browser per worker, and truthful cells.
+
+* Every test is parametrized by `browser_name` (`test_x[chrome]`), and every fixture of that name,
+  farm's or the suite's own, of any scope and whatever it reads, yields the cell's browser.
+* Under `farm test` (xdist), each worker serves one browser for its whole life and knows it before
+  any fixture runs (`FARM_BROWSER`), so session- and module-scoped drivers match every cell the
+  worker gets. The dispatcher (farm.dispatch) hands a worker only cells of its browser, longest first.
+* Every WebDriver session is watched (farm.sessions): a session of another browser fails its cell
+  as `identity`; the Grid's browser, version and node are recorded per cell; local browsers become
+  Grid sessions; a failed or broken cell gets a screenshot and page source from whatever session it used.
+* Failures are classified by type and phase (farm.failures), and the class is written into the
+  report's text, where Allure's categories find it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import signal
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import allure
+import pytest
+from selenium import webdriver
+from selenium.common.exceptions import SessionNotCreatedException
+
+from farm.browsers import NoSlotLeft, is_refused, open_session
+from farm.catalogue import parse_browsers
+from farm.dispatch import IDLE_NAME, LongestFirstScheduling, is_idle_nodeid
+from farm.failures import classify, is_session_lost, marker
+from farm.grid import GridClient
+from farm.matrix import Cell, base_test_id
+from farm.results import CellState
+from farm.runfolder import RunFolder, append_line
+from farm.schedule import Plan
+from farm.sessions import SessionWatch
+
+CELL_KEY = pytest.StashKey[dict[str, Any]]()
+LOST_KEY = pytest.StashKey[bool]()
+
+
+class CellTimeout(Exception):
+    """The cell ran over `--timeout` (raised by farm's pytest-timeout timer): a hang, not a verdict."""
+
+
+class IdleItem(pytest.Item):
+    """The dispatcher's sentinel: sent after each cell so the worker starts it at once (see farm.dispatch)."""
+
+    def runtest(self) -> None:  # pragma: no cover - never run, the protocol is short-circuited
+        pass
+
+    def reportinfo(self) -> tuple[Any, int | None, str]:
+        return self.path, None, IDLE_NAME
+
+
+def cell_of(item: pytest.Item) -> Cell:
+    callspec = getattr(item, "callspec", None)
+    browser = callspec.params.get("browser_name", "") if callspec else ""
+    ids = list(getattr(callspec, "_idlist", []) or [])
+    index = max((i for i, pid in enumerate(ids) if pid == browser), default=-1)
+    test_id = (
+        base_test_id(item.nodeid, ids, index) if index >= 0 else re.sub(rf"-?{re.escape(browser)}\]$", "]", item.nodeid).replace("[]", "")
+    )
+    return Cell(item.nodeid, test_id, browser)
+
+
+def artifact_name(nodeid: str) -> str:
+    """A file name for a node id: no path separators or odd characters, unique by a short hash."""
+    readable = re.sub(r"[^A-Za-z0-9._-]+", "_", nodeid)[-80:].strip("._") or "cell"
+    return f"{readable}-{hashlib.sha256(nodeid.encode()).hexdigest()[:8]}"
+
+
+def assign_browser(slots: dict[str, int], assigned: Counter[str]) -> str:
+    """The browser a new worker serves: the one furthest below its slot count (plan order on ties)."""
+    return max(slots, key=lambda b: (slots[b] - assigned[b], -list(slots).index(b)))
+
+
+class BaseUrlFixture:
+    """`base_url` for suites without pytest-base-url (which, when present, gets the value instead).
+
+    A class-level value and a classmethod fixture: pytest deprecates session fixtures on instances.
+    """
+
+    url = ""
+
+    @pytest.fixture(scope="session")
+    @classmethod
+    def base_url(cls) -> str:
+        return cls.url
+
+
+class BrowserNameFixture:
+    """`browser_name`, autouse so every test is a cell of the matrix; session-scoped so a suite's
+    session-scoped driver may use it. Its value comes from MatrixPlugin.pytest_fixture_setup, which
+    answers for every fixture of that name (this one and a suite's own)."""
+
+    @pytest.fixture(scope="session", autouse=True)
+    @classmethod
+    def browser_name(cls) -> str:  # pragma: no cover - answered by pytest_fixture_setup
+        raise AssertionError("farm answers browser_name in pytest_fixture_setup")
+
+
+class MatrixPlugin:
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.browsers = parse_browsers(config.getoption("farm_browsers"))
+        self.grid_url = config.getoption("farm_grid_url")
+        self.base_url = config.getoption("farm_base_url")
+        run_dir = config.getoption("farm_run_dir")
+        self.run = RunFolder(Path(run_dir)) if run_dir else None
+        self.plan = Plan.load(self.run.plan) if self.run and self.run.plan.exists() and not config.option.collectonly else None
+        self.scheduler: LongestFirstScheduling | None = None
+        workerinput = getattr(config, "workerinput", {})
+        self.worker_id = workerinput.get("workerid", "")
+        # A worker's browser is fixed before any fixture runs; without xdist it follows the cell.
+        self.worker_browser: str | None = workerinput.get("farm_browser")
+        self.current_browser: str | None = self.worker_browser
+        self.assigned: dict[Any, str] = {}  # controller: worker node -> browser
+        os.environ["FARM_GRID_URL"] = self.grid_url
+        os.environ["FARM_BASE_URL"] = self.base_url
+        if self.worker_browser:
+            os.environ["FARM_BROWSER"] = self.worker_browser
+        self._share_base_url(config)
+        config.pluginmanager.register(BrowserNameFixture(), "farm-browser-name")
+        self.watch = SessionWatch(self.grid_url, lambda: self.current_browser, self._note_session, self._keep_evidence)
+        self.kept_evidence: tuple[bytes, str] | None = None  # from a session quit while the cell was failing
+        if self.worker_id or self.plan is None:  # where tests run: xdist workers, or a plain pytest
+            self.watch.install()
+        if self.run and self.plan is not None and not self.worker_id:
+            config.pluginmanager.register(CellRecorder(self.run.cells), "farm-cell-recorder")
+
+    def _share_base_url(self, config: pytest.Config) -> None:
+        if config.pluginmanager.hasplugin("base_url"):
+            if not getattr(config.option, "base_url", None):
+                config.option.base_url = self.base_url
+        else:
+            BaseUrlFixture.url = self.base_url
+            config.pluginmanager.register(BaseUrlFixture(), "farm-base-url")
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        self.watch.uninstall()
+
+    def _note_session(self, event: str, record: dict[str, Any]) -> None:
+        """The run's ledger: if this worker is killed, `farm test` ends the sessions it left open."""
+        if self.run is not None:
+            append_line(self.run.sessions, {**record, "event": event, "worker": self.worker_id})
+
+    # matrix ----------------------------------------------------------------------------------
+    def _browser_for(self, request: pytest.FixtureRequest) -> str:
+        return str(getattr(request, "param", None) or self.current_browser or self.browsers[0])
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_fixture_setup(self, fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest) -> object | None:
+        """Every `browser_name` fixture, of any scope, yields the cell's browser: the suite's own may
+        read an option or a variable that farm does not set, and its cells must not lie."""
+        if fixturedef.argname != "browser_name":
+            return None
+        browser = self._browser_for(request)
+        fixturedef.cached_result = (browser, fixturedef.cache_key(request), None)  # type: ignore[arg-type]
+        return browser
+
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        if "browser_name" in metafunc.fixturenames:
+            metafunc.parametrize("browser_name", self.browsers, ids=list(self.browsers), indirect=True)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+        """Last, after -k/-m: keep the plan's cells (a shard), label them, append the idle sentinel."""
+        if self.plan is not None:
+            dropped = [item for item in items if item.nodeid not in self.plan.cells]
+            if dropped:
+                config.hook.pytest_deselected(items=dropped)
+            items[:] = [item for item in items if item.nodeid in self.plan.cells]
+        for item in items:
+            # Markers, not dynamic labels: every attempt (reruns) and skipped cells carry them.
+            # The browser as parent suite lets a reader look at one browser at a time.
+            browser = cell_of(item).browser
+            item.add_marker(pytest.mark.allure_label(browser, label_type="browser"))
+            item.add_marker(pytest.mark.allure_label(browser, label_type="parentSuite"))
+        if self.plan is not None:
+            items.append(IdleItem.from_parent(session, name=IDLE_NAME))
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        if self.run is not None and self.config.option.collectonly:
+            cells = [cell_of(i).__dict__ for i in session.items if not isinstance(i, IdleItem)]
+            self.run.matrix.write_text(json.dumps(cells), encoding="utf-8")
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
+        if isinstance(item, IdleItem):
+            return True
+        cell = cell_of(item)
+        if self.worker_browser and cell.browser != self.worker_browser:
+            raise RuntimeError(f"farm: {item.nodeid} was sent to a {self.worker_browser} worker")  # a dispatcher bug
+        self.current_browser = cell.browser
+        if not self.worker_browser:
+            os.environ["FARM_BROWSER"] = cell.browser
+        item.stash[CELL_KEY] = {"test_id": cell.test_id, "browser": cell.browser, "worker": self.worker_id}
+        return None
+
+    # workers (controller side) ---------------------------------------------------------------
+    def pytest_configure_node(self, node: Any) -> None:
+        """Each new worker (also one replacing a crashed worker) serves the browser shortest of workers."""
+        if self.plan is None:
+            return
+        browser = assign_browser(self.plan.slots, Counter(self.assigned.values()))
+        self.assigned[node] = browser
+        node.workerinput["farm_browser"] = browser
+
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        """A crashed worker's browser goes to its replacement; one that finished keeps its place, so a
+        replacement for another browser's crash is never given a browser whose work is done."""
+        if error:
+            self.assigned.pop(node, None)
+
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> LongestFirstScheduling | None:
+        if self.plan is None or self.run is None:
+            return None
+        from xdist.workermanage import parse_tx_spec_config
+
+        dropped = self.run.dropped
+        self.scheduler = LongestFirstScheduling(
+            len(parse_tx_spec_config(config)),
+            self.plan,
+            log,
+            capacity=GridClient(self.grid_url, timeout=2).slots_now,
+            on_drop=lambda nodeid, reason: append_line(dropped, {"nodeid": nodeid, "reason": reason}),
+        )
+        return self.scheduler
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Controller: sessions a worker keeps between cells occupy slots; a lost node may have taken
+        slots with it, so an infrastructure failure re-reads the Grid first."""
+        if self.scheduler is None:
+            return
+        props = dict(report.user_properties)
+        failure = props.get("farm_failure")
+        if failure and failure.get("kind") == "infrastructure":
+            self.scheduler.distrust_limits()
+        if report.when == "teardown" and hasattr(report, "node"):
+            self.scheduler.note_held(report.node, int((props.get("farm") or {}).get("held", 0)))
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """Controller: drop the idle sentinel's results, which allure-pytest writes like any item's."""
+        alluredir = getattr(session.config.option, "allure_report_dir", None)
+        if self.plan is None or self.worker_id or not alluredir:
+            return
+        for path in Path(alluredir).glob("*-result.json"):
+            with contextlib.suppress(OSError, ValueError):
+                if json.loads(path.read_text(encoding="utf-8")).get("name") == IDLE_NAME:
+                    path.unlink()
+
+    # farm's own browser session --------------------------------------------------------------
+    @pytest.fixture
+    def driver(self, request: pytest.FixtureRequest, browser_name: str) -> Iterator[webdriver.Remote]:
+        if getattr(request.node, "execution_count", 1) > 1:
+            self._check_slot_left(browser_name)
+        try:
+            session = open_session(self.grid_url, browser_name)
+        except SessionNotCreatedException as exc:
+            if is_refused(exc):
+                raise self._no_slot_left(browser_name) from exc
+            raise
+        try:
+            yield session
+        finally:
+            if request.node.stash.get(LOST_KEY, False):
+                # The browser or its node is gone. A live node frees the slot at once on a delete;
+                # a dead node's would take the hub's 20 s, so give up after 3 s and note it lost.
+                freed = GridClient(self.grid_url, timeout=3).delete_session(session.session_id)
+                self.watch.mark_lost(session.session_id, freed)
+            else:
+                with contextlib.suppress(Exception):
+                    session.quit()
+
+    def _check_slot_left(self, browser: str) -> None:
+        """Before a rerun: fail at once if the Grid has no UP slot for the browser (its queue would wait)."""
+        slots = GridClient(self.grid_url, timeout=2).slots_now()
+        if slots is not None and slots.get(browser, 0) < 1:
+            raise self._no_slot_left(browser)
+
+    def _no_slot_left(self, browser: str) -> NoSlotLeft:
+        return NoSlotLeft(f"no {browser} slot left on the grid at {self.grid_url} (its nodes were lost); restore them with `farm up`")
+
+    # timeouts --------------------------------------------------------------------------------
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_timeout_set_timer(self, item: pytest.Item, settings: Any) -> bool | None:
+        """pytest-timeout's signal timer, raising CellTimeout: a hang is graded by its type, not its words."""
+        if settings.method != "signal" or threading.current_thread() is not threading.main_thread():
+            return None  # pytest-timeout's own (thread) timer
+
+        def expire(signum: int, frame: object) -> None:
+            raise CellTimeout(f"Timeout (>{settings.timeout:g}s): the cell hung and was stopped")
+
+        def cancel() -> None:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, signal.SIG_DFL)
+
+        item.cancel_timeout = cancel  # type: ignore[attr-defined]  # pytest-timeout's cancel hook calls it
+        signal.signal(signal.SIGALRM, expire)
+        signal.setitimer(signal.ITIMER_REAL, settings.timeout)
+        return True
+
+    # reports ---------------------------------------------------------------------------------
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+        """Innermost wrapper: the class marker is in the report before allure-pytest reads its text."""
+        report: pytest.TestReport = yield
+        info = item.stash.setdefault(CELL_KEY, {})
+        if call.when == "setup":
+            info["start"] = call.start
+            self.kept_evidence = None
+            info.pop("screenshot", None)  # a rerun starts clean; earlier attempts keep theirs in Allure
+            item.stash[LOST_KEY] = False
+        if report.failed and call.excinfo is not None:
+            failure = classify(call.excinfo.value, call.when)
+            report.user_properties.append(("farm_failure", asdict(failure)))
+            if hasattr(report.longrepr, "addsection"):
+                report.longrepr.addsection("farm", marker(failure.kind))  # type: ignore[union-attr]
+            if is_session_lost(call.excinfo.value):
+                item.stash[LOST_KEY] = True
+            else:
+                self._capture(item, info)
+        if call.when == "teardown":
+            info["stop"] = call.stop
+            used = self.watch.used_between(info.get("start", call.start), call.stop)
+            info["sessions"] = [s.summary() for s in used]
+            if used:
+                info["browser_version"], info["node"] = used[0].version, used[0].node
+            info["held"] = len(self.watch.open_sessions())
+            report.user_properties.append(("farm", dict(info)))
+        return report
+
+    def _keep_evidence(self, session: webdriver.Remote) -> None:
+        """A session is quit while an exception propagates: keep what it shows for the cell's report."""
+        self.kept_evidence = (session.get_screenshot_as_png(), session.page_source)
+
+    def _capture(self, item: pytest.Item, info: dict[str, Any]) -> None:
+        """Screenshot and page source into Allure from the session the cell used (or, if the test quit
+        it on its way out, what it showed then); never raises."""
+        session = self.watch.live_driver(info.get("start", 0.0))
+        kept, self.kept_evidence = self.kept_evidence, None
+        if session is None and kept is None:
+            return
+        try:
+            png = session.get_screenshot_as_png() if session is not None else kept[0]  # type: ignore[index]
+            allure.attach(png, name="screenshot", attachment_type=allure.attachment_type.PNG)
+            if self.run is not None:
+                self.run.screenshots.mkdir(parents=True, exist_ok=True)
+                path = self.run.screenshots / f"{artifact_name(item.nodeid)}.png"
+                path.write_bytes(png)
+                info["screenshot"] = str(path)
+        except Exception as exc:
+            item.add_report_section("call", "farm", f"WARNING: no screenshot: {type(exc).__name__}: {exc}")
+        try:
+            source = session.page_source if session is not None else kept[1]  # type: ignore[index]
+            allure.attach(source, name="page source", attachment_type=allure.attachment_type.HTML)
+        except Exception as exc:
+            item.add_report_section("call", "farm", f"WARNING: no page source: {type(exc).__name__}: {exc}")
+
+
+class CellRecorder:
+    """Controller side: one JSON line per finished cell, flushed at once so progress can be followed."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.states: dict[str, CellState] = {}
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if is_idle_nodeid(report.nodeid):
+            return
+        state = self.states.setdefault(report.nodeid, CellState())
+        if not state.add(report.when, report.outcome, float(getattr(report, "duration", 0.0) or 0.0), dict(report.user_properties)):
+            return
+        result = self.states.pop(report.nodeid).result(report.nodeid)
+        if not result.stop:
+            result.stop = time.time()
+            result.start = result.start or result.stop - result.duration
+        append_line(self.path, result.__dict__)

@@ -1,0 +1,112 @@
+"""The run folder: every file `farm test` and its pytest plugin exchange, named in one place.
+
+`farm test` and the plugin (in pytest's controller and workers) are separate processes; this is
+their whole contract. JSON Lines files are appended a line at a time and read tolerating a torn
+last line (a killed writer); JSON files are replaced atomically. Pure standard library.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+def append_line(path: Path, record: dict[str, Any]) -> None:
+    """One JSON line, appended and closed at once: a reader never waits for the run to end."""
+    with path.open("a", encoding="utf-8") as stream:
+        stream.write(json.dumps(record) + "\n")
+
+
+def read_lines(path: Path) -> Iterator[dict[str, Any]]:
+    """The records of a JSON Lines file; a torn or foreign line is skipped, a missing file is empty."""
+    if not path.exists():
+        return
+    for line in path.read_text(encoding="utf-8").splitlines():
+        with contextlib.suppress(ValueError):
+            record = json.loads(line)
+            if isinstance(record, dict):
+                yield record
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write-then-rename, so a killed run never leaves a half-written file behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as stream:
+            json.dump(data, stream, indent=1)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """One run's folder (reports/run-YYYYMMDD-HHMMSS or --results-dir)."""
+
+    path: Path
+
+    @property
+    def matrix(self) -> Path:
+        """The collected cells (written by the collection pass)."""
+        return self.path / "matrix.json"
+
+    @property
+    def plan(self) -> Path:
+        """Expected durations and slots: what the dispatcher needs."""
+        return self.path / "plan.json"
+
+    @property
+    def cells(self) -> Path:
+        """One line per finished cell, as it finishes (drives the progress line)."""
+        return self.path / "cells.jsonl"
+
+    @property
+    def sessions(self) -> Path:
+        """Grid sessions opened, quit and lost, per worker: `farm test` ends what a killed worker left."""
+        return self.path / "sessions.jsonl"
+
+    @property
+    def dropped(self) -> Path:
+        """Cells the scheduler could not run (no slot left), with the reason."""
+        return self.path / "dropped.jsonl"
+
+    @property
+    def summary(self) -> Path:
+        return self.path / "summary.json"
+
+    @property
+    def junit(self) -> Path:
+        return self.path / "junit.xml"
+
+    @property
+    def pytest_log(self) -> Path:
+        return self.path / "pytest.log"
+
+    @property
+    def allure_results(self) -> Path:
+        return self.path / "allure-results"
+
+    @property
+    def screenshots(self) -> Path:
+        return self.path / "screenshots"
+
+    @property
+    def report(self) -> Path:
+        return self.path / "report"
+
+    @property
+    def pytest_cache(self) -> Path:
+        """pytest's cache for this run, so nothing is written beside the suite."""
+        return self.path / ".pytest_cache"
+
+    def started(self) -> bool:
+        """Cells ran (or began to): the folder holds results worth keeping."""
+        return self.cells.exists()

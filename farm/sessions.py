@@ -1,0 +1,209 @@
+"""Every WebDriver session a farm worker opens, whoever opens it: farm's `driver`, a suite's own
+fixture (of any scope), pytest-selenium, or a local `webdriver.Chrome()` turned into a Grid session.
+
+Installed only in farm mode (it imports selenium). It wraps `WebDriver.start_session` and
+`WebDriver.quit`, the one path every Remote and local driver takes, so that:
+
+* each session request is cleaned (keys the Grid refuses, such as a legacy `marionette`) and kept
+  offline (background networking off), the way farm's own options are;
+* each new session is checked against the browser its cell is labelled with; a session of another
+  browser is quit at once and the cell fails with `WrongBrowser`, so no cell can pass on a browser
+  it was not labelled with;
+* the browser, version and Grid node the Grid reported are kept per session, for the summary;
+* the run's ledger gets a line per session opened and quit, so `farm test` can end the sessions of
+  a killed worker;
+* a failed cell's screenshot comes from whichever session it used.
+
+Local browsers: in farm mode `webdriver.Chrome(...)`, `Firefox(...)` and `Edge(...)` (and plugins
+that call them) return a Remote session on the Grid for the cell's browser; their options are
+translated (farm.browsers.translate_options) and what does not carry over is reported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+import warnings
+import weakref
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from selenium import webdriver
+from selenium.webdriver.chromium.webdriver import ChromiumDriver
+from selenium.webdriver.firefox.webdriver import WebDriver as FirefoxDriver
+from selenium.webdriver.remote.webdriver import WebDriver as RemoteDriver
+
+from farm.browsers import clean_capabilities, harden_capabilities, remote_driver, translate_options
+from farm.catalogue import farm_name_of
+from farm.grid import GridClient
+
+
+class WrongBrowser(Exception):
+    """A cell's session is not the browser the cell is labelled with."""
+
+
+class FarmOptionsWarning(UserWarning):
+    """Options of a suite's own driver that do not carry over to the Grid session were dropped."""
+
+
+@dataclass
+class WatchedSession:
+    id: str
+    browser: str  # farm name of the browser the Grid reported
+    version: str
+    node: str
+    opened: float
+    closed: float | None = None
+    lost: bool = False
+    driver: Callable[[], RemoteDriver | None] = field(default=lambda: None, repr=False)
+
+    def summary(self) -> dict[str, str]:
+        return {"id": self.id, "browser": self.browser, "version": self.version, "node": self.node}
+
+    def alive_during(self, start: float, stop: float) -> bool:
+        return self.opened <= stop and (self.closed is None or self.closed >= start)
+
+
+Expected = Callable[[], str | None]  # the browser the current cell is labelled with (None: no cell)
+Note = Callable[[str, dict[str, Any]], None]  # (event, record) for the run's session ledger
+Evidence = Callable[[RemoteDriver], None]  # take a screenshot and the page source of a session
+
+
+class SessionWatch:
+    """Observes (and, for local browsers, redirects) every session of this process."""
+
+    def __init__(self, grid_url: str, expected: Expected, note: Note | None = None, evidence: Evidence | None = None) -> None:
+        self.grid_url = grid_url
+        self.expected = expected
+        self.note = note or (lambda event, record: None)
+        self.evidence = evidence
+        self.sessions: dict[str, WatchedSession] = {}
+        self._saved: list[tuple[type, str, Any]] = []
+
+    # installing ------------------------------------------------------------------------------
+    def install(self) -> None:
+        watch = self
+        original_start = RemoteDriver.start_session
+        original_quit = RemoteDriver.quit
+
+        def start_session(driver: RemoteDriver, capabilities: dict[str, Any], *args: Any, **kwargs: Any) -> None:
+            expected = watch.expected()
+            capabilities, dropped = clean_capabilities(capabilities)
+            if dropped:
+                watch.warn(f"capabilities the Grid refuses were removed: {', '.join(dropped)}")
+            capabilities = harden_capabilities(capabilities)
+            original_start(driver, capabilities, *args, **kwargs)
+            watch.opened(driver, expected)
+
+        def quit(driver: RemoteDriver) -> None:
+            if sys.exc_info()[0] is not None and watch.evidence is not None:
+                # Quit while an exception propagates (a test's own `finally: browser.quit()`): the
+                # cell is failing and this is the last moment its browser can still be seen.
+                with contextlib.suppress(Exception):
+                    watch.evidence(driver)
+            try:
+                original_quit(driver)
+            finally:
+                watch.closed(getattr(driver, "session_id", None))
+
+        def local_browser(cls: type, *args: Any, **kwargs: Any) -> RemoteDriver:
+            return watch.local_to_grid(cls, args, kwargs)
+
+        self._patch(RemoteDriver, "start_session", start_session)
+        self._patch(RemoteDriver, "quit", quit)
+        self._patch(ChromiumDriver, "__new__", local_browser)
+        self._patch(FirefoxDriver, "__new__", local_browser)
+
+    def _patch(self, cls: type, name: str, value: Any) -> None:
+        self._saved.append((cls, name, cls.__dict__.get(name)))
+        setattr(cls, name, value)
+
+    def uninstall(self) -> None:
+        for cls, name, previous in reversed(self._saved):
+            if previous is None:
+                with contextlib.suppress(AttributeError):
+                    delattr(cls, name)
+            else:
+                setattr(cls, name, previous)
+        self._saved.clear()
+
+    # events ----------------------------------------------------------------------------------
+    def opened(self, driver: RemoteDriver, expected: str | None) -> None:
+        caps = dict(getattr(driver, "caps", None) or {})
+        session_id = str(driver.session_id)
+        browser = farm_name_of(str(caps.get("browserName", "")))
+        node = ""
+        with contextlib.suppress(Exception):
+            node = GridClient(self.grid_url, timeout=2).session_node(session_id)
+        session = WatchedSession(session_id, browser, str(caps.get("browserVersion", "")), node, time.time(), driver=weakref.ref(driver))
+        self.sessions[session_id] = session
+        self.note("open", {"session": session_id, "browser": browser})
+        if expected and browser != expected:
+            with contextlib.suppress(Exception):
+                driver.quit()
+            raise WrongBrowser(
+                f"ran in {browser or 'an unknown browser'}, labelled {expected}: the suite opened a {browser} session in a "
+                f"{expected} cell; build the driver from the `browser_name` fixture or FARM_BROWSER"
+            )
+
+    def closed(self, session_id: str | None) -> None:
+        session = self.sessions.get(str(session_id)) if session_id else None
+        if session is not None and session.closed is None:
+            session.closed = time.time()
+            self.note("quit", {"session": session.id})
+
+    def mark_lost(self, session_id: str, freed: bool) -> None:
+        session = self.sessions.get(session_id)
+        if session is not None:
+            session.lost = True
+            session.closed = session.closed or time.time()
+        self.note("quit" if freed else "lost", {"session": session_id})
+
+    # local browsers --------------------------------------------------------------------------
+    def local_to_grid(self, cls: type, args: tuple[Any, ...], kwargs: dict[str, Any]) -> RemoteDriver:
+        """A Grid session for the cell's browser in place of a local browser of class `cls`."""
+        family = "firefox" if issubclass(cls, FirefoxDriver) else ("edge" if issubclass(cls, webdriver.Edge) else "chrome")
+        target = self.expected() or family
+        source = kwargs.get("options") or next((a for a in args if hasattr(a, "arguments")), None)
+        legacy = [k for k in kwargs if k not in ("options", "service", "keep_alive")]
+        options, dropped = translate_options(source, family, target)
+        dropped += [f"{k}=..." for k in legacy]
+        if dropped:
+            self.warn(
+                f"webdriver.{ {'chrome': 'Chrome', 'edge': 'Edge', 'firefox': 'Firefox'}[family] }() became a {target} session "
+                f"on the Grid; dropped: {', '.join(dropped)}"
+            )
+        return remote_driver(self.grid_url, options)
+
+    @staticmethod
+    def warn(message: str) -> None:
+        warnings.warn(FarmOptionsWarning(message), stacklevel=4)  # at the suite's call
+
+    # reading ---------------------------------------------------------------------------------
+    def used_between(self, start: float, stop: float) -> list[WatchedSession]:
+        return sorted((s for s in self.sessions.values() if s.alive_during(start, stop)), key=lambda s: s.opened)
+
+    def open_sessions(self) -> list[WatchedSession]:
+        return [s for s in self.sessions.values() if s.closed is None]
+
+    def live_driver(self, start: float) -> RemoteDriver | None:
+        """The most recent open, not lost session used since `start`: the one to take evidence from."""
+        for session in reversed(self.used_between(start, time.time())):
+            driver = session.driver()
+            if session.closed is None and not session.lost and driver is not None:
+                return driver
+        return None
+
+    def session_of(self, driver: RemoteDriver) -> WatchedSession | None:
+        return self.sessions.get(str(getattr(driver, "session_id", "")))
+
+
+@contextlib.contextmanager
+def watching(watch: SessionWatch) -> Iterator[SessionWatch]:
+    watch.install()
+    try:
+        yield watch
+    finally:
+        watch.uninstall()

@@ -1,0 +1,130 @@
+"""Suites written before farm, in other people's styles, run unchanged on chrome and firefox, and every
+cell's result is true to its label: the session it used is the browser the label names."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from farm.cli import main
+from tests.conftest import module_farm
+
+pytestmark = pytest.mark.integration
+NAME = "farm-it-foreign"
+SUITES = Path(__file__).parent / "suites"
+BROWSERS = ("chrome", "firefox")
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def farm_dir(tmp_path_factory):
+    for directory, _port in module_farm(tmp_path_factory, NAME):
+        yield directory
+
+
+def run_suite(farm_dir: Path, name: str, suite: str, *pytest_args: str) -> tuple[int, dict]:
+    results = farm_dir / "reports" / name
+    passthrough = ["--", *pytest_args] if pytest_args else []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(farm_dir)
+        code = main(["test", suite, "--browsers", ",".join(BROWSERS), "--results-dir", str(results), "--no-report", *passthrough])
+    return code, json.loads((results / "summary.json").read_text())
+
+
+def statuses(summary: dict) -> dict[tuple[str, str], str]:
+    return {(c["test_id"].split("::")[-1], c["browser"]): c["status"] for c in summary["cells"]}
+
+
+def assert_truthful(summary: dict) -> None:
+    """Every cell that used a browser used its own label's browser, and failures carry a screenshot."""
+    for cell in summary["cells"]:
+        assert cell["sessions"], f"{cell['nodeid']} used no session"
+        assert {s["browser"] for s in cell["sessions"]} == {cell["browser"]}, cell
+        assert cell["node"].startswith("http://") and cell["browser_version"], cell
+        if cell["status"] in ("failed", "broken"):
+            assert Path(cell["screenshot"]).read_bytes()[:8] == PNG, cell["nodeid"]
+    assert summary["queue_wait"] < 1.0
+    assert summary["not_run"] == []
+
+
+@pytest.fixture(scope="module")
+def session_suite(farm_dir):
+    """Session-scoped headed driver chosen by its own required --browser-name option (set in addopts),
+    a second required option of its own, and a marker expression passed after `--`."""
+    return run_suite(farm_dir, "session", str(SUITES / "foreign_session"), "-m", "not slow")
+
+
+def test_session_scoped_headed_suite_runs_unchanged(session_suite):
+    code, summary = session_suite
+    expected = {
+        "test_title": "passed",
+        "test_buy": "passed",
+        "test_headed_window": "passed",
+        "test_cart_is_empty_fails_on_purpose": "failed",
+    }
+    assert code == 1
+    assert statuses(summary) == {(test, browser): status for test, status in expected.items() for browser in BROWSERS}
+    assert_truthful(summary)
+
+
+def test_one_browser_per_worker_keeps_one_session_per_worker(session_suite):
+    _, summary = session_suite
+    by_worker: dict[str, set[str]] = {}
+    for cell in summary["cells"]:
+        by_worker.setdefault(cell["worker"], set()).add(cell["browser"])
+        assert cell["failure_kind"] in ("", "product")
+    assert all(len(browsers) == 1 for browsers in by_worker.values()), by_worker
+    # session-scoped: every cell of a worker used the same session
+    for worker in by_worker:
+        ids = {s["id"] for c in summary["cells"] if c["worker"] == worker for s in c["sessions"]}
+        assert len(ids) == 1, (worker, ids)
+
+
+def test_module_scoped_suite_reading_its_own_variable(farm_dir, monkeypatch):
+    monkeypatch.setenv("BROWSER", "firefox")  # the suite's own variable: farm must win over it
+    code, summary = run_suite(farm_dir, "module", str(SUITES / "foreign_module"))
+    expected = {
+        "test_catalog_title": "passed",
+        "test_catalog_buy": "passed",
+        "test_checkout_starts_empty": "passed",
+        "test_checkout_errors_on_purpose": "broken",
+    }
+    assert code == 1
+    assert statuses(summary) == {(test, browser): status for test, status in expected.items() for browser in BROWSERS}
+    broken = [c for c in summary["cells"] if c["status"] == "broken"]
+    assert {c["failure_kind"] for c in broken} == {"test"}  # NoSuchElementException: the test's, not the grid's
+    assert_truthful(summary)
+
+
+def test_local_webdriver_chrome_becomes_each_cells_browser(farm_dir):
+    code, summary = run_suite(farm_dir, "local", str(SUITES / "local_chrome"))
+    expected = {"test_local_chrome_page": "passed", "test_local_chrome_fails_on_purpose": "failed"}
+    assert code == 1
+    assert statuses(summary) == {(test, browser): status for test, status in expected.items() for browser in BROWSERS}
+    assert_truthful(summary)
+    log = (farm_dir / "reports" / "local" / "pytest.log").read_text()
+    # what did not carry over is said: the laptop's profile path, and Chrome's prefs on Firefox
+    assert "--user-data-dir=/home/dev/.config/chrome-test" in log and "experimental option prefs" in log
+
+
+def test_a_session_of_the_wrong_browser_is_broken_never_passed(farm_dir):
+    """A suite that builds a Remote Chrome session whatever the cell: its firefox cells are broken with
+    the reason, not passed under a label they never ran on."""
+    code, summary = run_suite(farm_dir, "wrong", str(SUITES / "wrong_browser"))
+    assert code == 1
+    assert statuses(summary) == {("test_always_chrome", "chrome"): "passed", ("test_always_chrome", "firefox"): "broken"}
+    (firefox,) = [c for c in summary["cells"] if c["browser"] == "firefox"]
+    assert firefox["failure_kind"] == "identity" and "ran in chrome, labelled firefox" in firefox["message"]
+    assert firefox["screenshot"] == ""  # the wrong session was quit at once; nothing of it is evidence
+
+
+def test_a_bad_pytest_argument_exits_2_with_pytests_message(farm_dir, capsys):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(farm_dir)
+        capsys.readouterr()
+        code = main(["test", str(SUITES / "foreign_session"), "--browsers", "chrome", "--", "--no-such-pytest-option"])
+    err = capsys.readouterr().err
+    assert code == 2 and "unrecognized arguments: --no-such-pytest-option" in err
+    assert [p for p in (farm_dir / "reports").iterdir() if p.name.startswith("run-")] == []
