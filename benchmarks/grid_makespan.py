@@ -104,7 +104,8 @@ def main() -> None:
     print(f"grid {grid}: slots {slots}; suite {SUITE.name}: 30 tests x {BROWSERS}", flush=True)
     work = Path(tempfile.mkdtemp(prefix="farm-bench-"))
     results: dict[str, float] = {}
-    with application(config, TestOptions(paths=[str(SUITE)], app_dir=str(APP)), own_grid=True) as base_url:
+    with application(config, TestOptions(paths=[str(SUITE)], app_dir=str(APP)), own_grid=True) as app:
+        base_url = app.base_url
         if not args.skip_sequential:
             results["sequential"] = pytest_mode(grid, base_url, [], work / "sequential.log")
             print(f"  sequential done: {results['sequential']:.1f}s", flush=True)

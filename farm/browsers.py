@@ -9,6 +9,7 @@ driver keeps its own choice (the nodes have an X server).
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from typing import Any
 
 from selenium import webdriver
@@ -141,8 +142,33 @@ def clean_capabilities(capabilities: dict[str, Any]) -> tuple[dict[str, Any], li
     return cleaned, dropped
 
 
-def harden_capabilities(capabilities: dict[str, Any]) -> dict[str, Any]:
-    """Background networking off and the node's own browser binary, in any session request."""
+@dataclass(frozen=True)
+class LocalhostRoute:
+    """Where the browsers' loopback URLs go (farm.loopback_proxy), and the hosts they reach directly."""
+
+    proxy: str  # host:port of the loopback proxy, as the browsers reach it
+    direct: tuple[str, ...]  # the farm's own app server: farm-host and the gateway address
+
+    def chromium_args(self) -> list[str]:
+        # `<-loopback>` takes localhost off Chrome's implicit bypass list, so it goes to the proxy too
+        return [f"--proxy-server=http://{self.proxy}", "--proxy-bypass-list=" + ";".join(("<-loopback>", *self.direct))]
+
+    def firefox_prefs(self) -> dict[str, object]:
+        host, _, port = self.proxy.rpartition(":")
+        return {
+            "network.proxy.type": 1,
+            "network.proxy.http": host,
+            "network.proxy.http_port": int(port),
+            "network.proxy.ssl": host,
+            "network.proxy.ssl_port": int(port),
+            "network.proxy.no_proxies_on": ", ".join(self.direct),
+            "network.proxy.allow_hijacking_localhost": True,
+        }
+
+
+def harden_capabilities(capabilities: dict[str, Any], route: LocalhostRoute | None = None) -> dict[str, Any]:
+    """Background networking off, the node's own browser binary, and (with a route) localhost to the
+    runner, in any session request. A suite's own proxy settings are left alone."""
     hardened = copy.deepcopy(capabilities)
     for match in _each_match(hardened):
         for browser, key in VENDOR_KEYS.items():
@@ -151,13 +177,18 @@ def harden_capabilities(capabilities: dict[str, Any]) -> dict[str, Any]:
                 continue
             vendor = match.setdefault(key, {})
             vendor.pop("binary", None)  # a path on the suite's machine; the node has its own browser
+            own_proxy = "proxy" in match
             if browser == "firefox":
                 prefs = vendor.setdefault("prefs", {})
-                for pref, value in FIREFOX_PREFS.items():
+                own_proxy = own_proxy or "network.proxy.type" in prefs
+                extra = {**FIREFOX_PREFS, **(route.firefox_prefs() if route and not own_proxy else {})}
+                for pref, value in extra.items():
                     prefs.setdefault(pref, value)
             else:
                 args = vendor.setdefault("args", [])
-                args.extend(arg for arg in OFFLINE_CHROMIUM_ARGS if arg not in args)
+                own_proxy = own_proxy or any(str(a).startswith("--proxy-") for a in args)
+                extra_args = [*OFFLINE_CHROMIUM_ARGS, *(route.chromium_args() if route and not own_proxy else [])]
+                args.extend(arg for arg in extra_args if arg not in args)
     return hardened
 
 
@@ -207,20 +238,26 @@ def translate_options(source: ArgOptions | None, source_browser: str, target: st
     size = _window_size(args)
     for arg in size_args(target, *size) if size else ():
         options.add_argument(arg)
-    capabilities = dict(getattr(source, "capabilities", {}) or {})
-    for key in PORTABLE_KEYS:
-        if key in capabilities:
-            options.set_capability(key, capabilities[key])
+    # What selenium itself puts in every options object is not the suite's intent: leave it out.
+    defaults = new_options(source_browser)
+    capabilities = {k: v for k, v in (getattr(source, "capabilities", {}) or {}).items() if defaults.capabilities.get(k, object()) != v}
+    # the cell decides the browser; its version and platform are whatever the farm's nodes run
+    own = {"browserName", "browserVersion", "platformName", *VENDOR_KEYS.values()}
+    carried = [k for k in capabilities if k not in own and (same or k in PORTABLE_KEYS)]
+    for key in carried:
+        options.set_capability(key, capabilities[key])
+    dropped += [f"capability {k}" for k in capabilities if k not in carried and k not in ("browserName", *VENDOR_KEYS.values())]
     if getattr(source, "binary_location", ""):
         dropped.append(f"binary_location={source.binary_location}")  # type: ignore[attr-defined]
-    dropped += _carry_vendor_options(source, options, same)
+    dropped += _carry_vendor_options(source, options, same, defaults)
     return options, dropped
 
 
-def _carry_vendor_options(source: ArgOptions, options: ArgOptions, same: bool) -> list[str]:
+def _carry_vendor_options(source: ArgOptions, options: ArgOptions, same: bool, defaults: ArgOptions) -> list[str]:
     dropped: list[str] = []
     experimental = {k: v for k, v in (getattr(source, "experimental_options", None) or {}).items() if k != "debuggerAddress"}
-    preferences = dict(getattr(source, "preferences", None) or {})
+    default_prefs = dict(getattr(defaults, "preferences", None) or {})
+    preferences = {k: v for k, v in (getattr(source, "preferences", None) or {}).items() if default_prefs.get(k, object()) != v}
     extensions = list(getattr(source, "extensions", None) or [])
     if same:
         for key, value in experimental.items():

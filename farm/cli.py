@@ -111,8 +111,7 @@ def up(
         name=name,
         docker_host=docker_host,
     )
-    if config.nodes:  # `farm up` also starts the browsers its node counts name
-        config.browsers = tuple(dict.fromkeys((*config.browsers, *(b for b, n in config.nodes.items() if n))))
+    config.browsers = config.farm_browsers()
     with reporting("farm up") as progress:
         result = farm_api.up(config, progress)
     for note in result.notes:

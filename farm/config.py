@@ -76,6 +76,11 @@ class FarmConfig:
     def node_count(self, browser: str) -> int:
         return self.nodes.get(browser, 1)
 
+    def farm_browsers(self) -> tuple[str, ...]:
+        """What `farm up` starts: the selected browsers and any that `nodes` gives a count. `farm
+        test` runs only `browsers` (--browsers): a node count never adds cells to a run."""
+        return tuple(dict.fromkeys((*self.browsers, *(b for b, n in self.nodes.items() if n))))
+
     @property
     def grid_url(self) -> str:
         host = "127.0.0.1" if self.hub_host in ("0.0.0.0", "") else self.hub_host

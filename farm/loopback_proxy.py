@@ -16,7 +16,10 @@ a reason before anything connects to it. proxy.py does the proxying; farm adds o
 from __future__ import annotations
 
 import contextlib
+import signal
+import threading
 from collections.abc import Iterator
+from typing import Any
 
 import proxy
 from proxy.common.utils import text_
@@ -50,9 +53,27 @@ class LoopbackOnly(HttpProxyBasePlugin):  # type: ignore[misc]
         return request
 
 
+EXIT_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+
+
 @contextlib.contextmanager
 def loopback_proxy(listen_host: str) -> Iterator[int]:
-    """Run the proxy on `listen_host` (the farm network's gateway) at a free port; yields the port."""
+    """Run the proxy on `listen_host` (the farm network's gateway) at a free port; yields the port.
+
+    proxy.py, set up from the main thread, replaces SIGINT and SIGTERM handlers with `sys.exit(0)`,
+    which would turn a Ctrl-C of `farm test` into a silent success: the caller's handlers are put back.
+    """
     flags = ["--hostname", listen_host, "--port", "0", "--num-acceptors", "1", "--threaded", "--log-level", "ERROR"]
-    with proxy.Proxy(flags, plugins=[LoopbackOnly]) as running:
-        yield int(running.flags.port)
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    saved = {signum: signal.getsignal(signum) for signum in EXIT_SIGNALS} if on_main_thread else {}
+    try:
+        with proxy.Proxy(flags, plugins=[LoopbackOnly]) as running:
+            _restore(saved)
+            yield int(running.flags.port)
+    finally:
+        _restore(saved)
+
+
+def _restore(handlers: dict[signal.Signals, Any]) -> None:
+    for signum, handler in handlers.items():
+        signal.signal(signum, handler)

@@ -27,13 +27,14 @@ from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import allure
 import pytest
 from selenium import webdriver
 from selenium.common.exceptions import SessionNotCreatedException
 
-from farm.browsers import NoSlotLeft, is_refused, open_session
+from farm.browsers import LocalhostRoute, NoSlotLeft, is_refused, open_session
 from farm.catalogue import parse_browsers
 from farm.dispatch import IDLE_NAME, LongestFirstScheduling, is_idle_nodeid
 from farm.failures import classify, is_session_lost, marker
@@ -45,6 +46,9 @@ from farm.schedule import Plan
 from farm.sessions import SessionWatch
 
 CELL_KEY = pytest.StashKey[dict[str, Any]]()
+# pytest-selenium's --driver for each farm browser: the local class farm turns into a Grid session
+LOCAL_DRIVERS = {"chrome": "Chrome", "firefox": "Firefox", "edge": "Edge"}
+NEVER_MATCHES = r"(?!)"
 LOST_KEY = pytest.StashKey[bool]()
 
 
@@ -131,7 +135,14 @@ class MatrixPlugin:
             os.environ["FARM_BROWSER"] = self.worker_browser
         self._share_base_url(config)
         config.pluginmanager.register(BrowserNameFixture(), "farm-browser-name")
-        self.watch = SessionWatch(self.grid_url, lambda: self.current_browser, self._note_session, self._keep_evidence)
+        self.route = self._localhost_route(config)
+        # pytest-selenium in use (a --driver given): its own driver stack runs, for the worker's browser
+        self.pytest_selenium = config.pluginmanager.hasplugin("selenium") and bool(getattr(config.option, "driver", None))
+        if self.pytest_selenium and self.worker_browser:
+            config.option.driver = LOCAL_DRIVERS[self.worker_browser]
+        if not self.pytest_selenium:
+            config.pluginmanager.register(FarmDriver(self), "farm-driver")
+        self.watch = SessionWatch(self.grid_url, lambda: self.current_browser, self._note_session, self._keep_evidence, self.route)
         self.kept_evidence: tuple[bytes, str] | None = None  # from a session quit while the cell was failing
         if self.worker_id or self.plan is None:  # where tests run: xdist workers, or a plain pytest
             self.watch.install()
@@ -145,6 +156,34 @@ class MatrixPlugin:
         else:
             BaseUrlFixture.url = self.base_url
             config.pluginmanager.register(BaseUrlFixture(), "farm-base-url")
+
+    @staticmethod
+    def _localhost_route(config: pytest.Config) -> LocalhostRoute | None:
+        """Where the browsers' localhost goes; FARM_APP_HOST tells the suite where to bind an app
+        the browsers reach directly."""
+        proxy, app_host = config.getoption("farm_localhost_proxy"), config.getoption("farm_app_host")
+        if app_host:
+            os.environ["FARM_APP_HOST"] = app_host
+        if not proxy:
+            return None
+        return LocalhostRoute(proxy, tuple(h for h in (proxy.rpartition(":")[0], app_host) if h))
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        """pytest-selenium's safety skips every test not marked nondestructive once a base URL is set,
+        unless told which URLs are sensitive. An app the farm serves, or one on the runner's localhost,
+        is a test environment by construction; a sensitive_url the user set is kept."""
+        config = session.config
+        if not config.pluginmanager.hasplugin("selenium_safety") or self._sensitive_url_given(config):
+            return
+        url = self.base_url or str(getattr(config.option, "base_url", "") or "")
+        host = urlsplit(url).hostname or ""
+        if not url or host in ("localhost", "127.0.0.1", "::1") or (self.route is not None and host in self.route.direct):
+            config.option.sensitive_url = NEVER_MATCHES
+
+    @staticmethod
+    def _sensitive_url_given(config: pytest.Config) -> bool:
+        args = [*config.invocation_params.args, *str(config.getini("addopts") or "").split()]
+        return bool(os.environ.get("SENSITIVE_URL") or config.getini("sensitive_url") or any("--sensitive-url" in str(a) for a in args))
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         self.watch.uninstall()
@@ -260,38 +299,6 @@ class MatrixPlugin:
                 if json.loads(path.read_text(encoding="utf-8")).get("name") == IDLE_NAME:
                     path.unlink()
 
-    # farm's own browser session --------------------------------------------------------------
-    @pytest.fixture
-    def driver(self, request: pytest.FixtureRequest, browser_name: str) -> Iterator[webdriver.Remote]:
-        if getattr(request.node, "execution_count", 1) > 1:
-            self._check_slot_left(browser_name)
-        try:
-            session = open_session(self.grid_url, browser_name)
-        except SessionNotCreatedException as exc:
-            if is_refused(exc):
-                raise self._no_slot_left(browser_name) from exc
-            raise
-        try:
-            yield session
-        finally:
-            if request.node.stash.get(LOST_KEY, False):
-                # The browser or its node is gone. A live node frees the slot at once on a delete;
-                # a dead node's would take the hub's 20 s, so give up after 3 s and note it lost.
-                freed = GridClient(self.grid_url, timeout=3).delete_session(session.session_id)
-                self.watch.mark_lost(session.session_id, freed)
-            else:
-                with contextlib.suppress(Exception):
-                    session.quit()
-
-    def _check_slot_left(self, browser: str) -> None:
-        """Before a rerun: fail at once if the Grid has no UP slot for the browser (its queue would wait)."""
-        slots = GridClient(self.grid_url, timeout=2).slots_now()
-        if slots is not None and slots.get(browser, 0) < 1:
-            raise self._no_slot_left(browser)
-
-    def _no_slot_left(self, browser: str) -> NoSlotLeft:
-        return NoSlotLeft(f"no {browser} slot left on the grid at {self.grid_url} (its nodes were lost); restore them with `farm up`")
-
     # timeouts --------------------------------------------------------------------------------
     @pytest.hookimpl(tryfirst=True)
     def pytest_timeout_set_timer(self, item: pytest.Item, settings: Any) -> bool | None:
@@ -367,6 +374,48 @@ class MatrixPlugin:
             allure.attach(source, name="page source", attachment_type=allure.attachment_type.HTML)
         except Exception as exc:
             item.add_report_section("call", "farm", f"WARNING: no page source: {type(exc).__name__}: {exc}")
+
+
+class FarmDriver:
+    """Farm's own `driver`: a Grid session for the cell's browser, headless, with farm's handling of
+    lost nodes. Not registered when the suite uses pytest-selenium, whose own driver stack runs."""
+
+    def __init__(self, plugin: MatrixPlugin) -> None:
+        self.plugin = plugin
+
+    # farm's own browser session --------------------------------------------------------------
+    @pytest.fixture
+    def driver(self, request: pytest.FixtureRequest, browser_name: str) -> Iterator[webdriver.Remote]:
+        if getattr(request.node, "execution_count", 1) > 1:
+            self._check_slot_left(browser_name)
+        try:
+            session = open_session(self.plugin.grid_url, browser_name)
+        except SessionNotCreatedException as exc:
+            if is_refused(exc):
+                raise self._no_slot_left(browser_name) from exc
+            raise
+        try:
+            yield session
+        finally:
+            if request.node.stash.get(LOST_KEY, False):
+                # The browser or its node is gone. A live node frees the slot at once on a delete;
+                # a dead node's would take the hub's 20 s, so give up after 3 s and note it lost.
+                freed = GridClient(self.plugin.grid_url, timeout=3).delete_session(session.session_id)
+                self.plugin.watch.mark_lost(session.session_id, freed)
+            else:
+                with contextlib.suppress(Exception):
+                    session.quit()
+
+    def _check_slot_left(self, browser: str) -> None:
+        """Before a rerun: fail at once if the Grid has no UP slot for the browser (its queue would wait)."""
+        slots = GridClient(self.plugin.grid_url, timeout=2).slots_now()
+        if slots is not None and slots.get(browser, 0) < 1:
+            raise self._no_slot_left(browser)
+
+    def _no_slot_left(self, browser: str) -> NoSlotLeft:
+        return NoSlotLeft(
+            f"no {browser} slot left on the grid at {self.plugin.grid_url} (its nodes were lost); restore them with `farm up`"
+        )
 
 
 class CellRecorder:

@@ -26,6 +26,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--farm-base-url", default=os.environ.get("FARM_BASE_URL", ""), help="URL of the application under test, as the browsers see it"
     )
     group.addoption("--farm-run-dir", default=None, help="(farm test) the run folder: plan, cell results, session ledger")
+    group.addoption(
+        "--farm-localhost-proxy",
+        default=os.environ.get("FARM_LOCALHOST_PROXY"),
+        help="HOST:PORT of the proxy that takes the browsers' localhost to the test runner's",
+    )
+    group.addoption(
+        "--farm-app-host",
+        default=os.environ.get("FARM_APP_HOST"),
+        help="address the browsers reach the test runner at directly (an app bound there needs no proxy)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -9,6 +9,7 @@ browser), skipped.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 
 from farm.matrix import Cell
 from farm.runfolder import read_lines
-from farm.schedule import lower_bound
+from farm.schedule import Plan, lower_bound
 
 STATUSES = ("passed", "failed", "broken", "skipped")
 
@@ -164,3 +165,25 @@ def summarize(
             "lower_bound": round(lower_bound(cells, measured, slots), 3),
         },
     }
+
+
+def describe_progress(results: list[CellResult], total: int, started: float, plan: Plan) -> str:
+    """`12/40 cells: 9 passed, 1 failed, 2 broken; 30s elapsed, ~45s left` (no estimate once all are done)."""
+    counts = {status: sum(1 for r in results if r.status == status) for status in ("passed", "failed", "broken", "skipped")}
+    done = len(results)
+    elapsed = time.monotonic() - started
+    line = f"{done}/{total} cells: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n or s == "passed") + f"; {elapsed:.0f}s elapsed"
+    if done >= total:
+        return line
+    finished = {r.nodeid for r in results}
+    remaining_work = sum(float(c["expected"]) for n, c in plan.cells.items() if n not in finished)
+    remaining = max(plan.predicted_makespan - elapsed, remaining_work / max(1, sum(plan.slots.values())), 0.0)
+    return line + f", ~{remaining:.0f}s left"
+
+
+def describe_lost_slots(planned: dict[str, int], now: dict[str, int] | None) -> str:
+    """'' while every browser has its slots; else which browsers lost how many (nodes DOWN)."""
+    if now is None:
+        return ""
+    short = [f"{b} {now.get(b, 0)} of {n}" for b, n in planned.items() if now.get(b, 0) < n]
+    return ("slots up: " + ", ".join(short) + " (a node is down; its cells run again on what is left)") if short else ""

@@ -17,10 +17,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from farm import history as history_store
-from farm.appserver import LOOPBACK_NAMES, relay, serve
+from farm.appserver import serve
 from farm.config import FarmConfig
 from farm.engine import Engine
 from farm.errors import ExitCode, GridError, UsageError
@@ -28,9 +27,10 @@ from farm.failures import RERUN_PATTERN
 from farm.farm import APP_HOST_ALIAS, Farm
 from farm.grid import GridClient
 from farm.launch import HURRIED, GridWatchdog, base_command, collect, run_pytest
+from farm.loopback_proxy import loopback_proxy
 from farm.matrix import Cell
 from farm.report import write_run_files
-from farm.results import CellResult, read_cells, summarize
+from farm.results import CellResult, describe_lost_slots, describe_progress, read_cells, summarize
 from farm.runfolder import RunFolder, read_lines, write_json_atomic
 from farm.schedule import Plan, expected_durations, shard
 
@@ -98,32 +98,42 @@ def farm_options(options: TestOptions, browsers: tuple[str, ...], grid_url: str,
     return args
 
 
+@dataclass
+class Application:
+    """Where the browsers find the application under test, and how their localhost reaches this machine."""
+
+    base_url: str
+    routing: list[str]  # plugin options: the loopback proxy and FARM_APP_HOST
+
+
 @contextlib.contextmanager
-def application(config: FarmConfig, options: TestOptions, own_grid: bool) -> Iterator[str]:
-    """The base URL of the application under test, serving the suite's app/ folder if there is one."""
+def application(config: FarmConfig, options: TestOptions, own_grid: bool) -> Iterator[Application]:
+    """The base URL (serving the suite's app/ folder if it has one) and, on the farm's own grid, the
+    loopback proxy that takes the browsers' localhost to this machine, for the length of the run."""
+    with contextlib.ExitStack() as stack:
+        routing: list[str] = []
+        gateway = _gateway(config) if own_grid else None
+        if gateway:
+            port = stack.enter_context(loopback_proxy(gateway))
+            routing = ["--farm-localhost-proxy", f"{APP_HOST_ALIAS}:{port}", "--farm-app-host", gateway]
+        yield Application(_base_url(options, gateway, stack), routing)
+
+
+def _base_url(options: TestOptions, gateway: str | None, stack: contextlib.ExitStack) -> str:
+    """--base-url as given (localhost reaches this machine through the proxy), else the app/ folder
+    served on the farm network's gateway (or on 127.0.0.1 for a grid given with --grid-url)."""
     if options.base_url:
-        url = urlsplit(options.base_url)
-        if not own_grid or url.hostname not in LOOPBACK_NAMES or url.port is None:
-            yield options.base_url
-            return
-        # the browsers' localhost is their container: relay the host's port over the farm network
-        with relay(_gateway(config), url.port) as port:
-            yield urlunsplit(url._replace(netloc=f"{APP_HOST_ALIAS}:{port}"))
-        return
+        return options.base_url
     app_dir = (
         Path(options.app_dir) if options.app_dir else next((Path(p) / "app" for p in options.paths if (Path(p) / "app").is_dir()), None)
     )
     if app_dir is None:
-        yield ""
-        return
+        return ""
     if not app_dir.is_dir():
         raise UsageError(f"--app-dir {app_dir} is not a folder")
-    if own_grid:
-        host, alias = _gateway(config), APP_HOST_ALIAS
-    else:
-        host = alias = "127.0.0.1"
-    with serve(app_dir, host) as port:
-        yield f"http://{alias}:{port}/"
+    host, alias = (gateway, APP_HOST_ALIAS) if gateway else ("127.0.0.1", "127.0.0.1")
+    port = stack.enter_context(serve(app_dir, host))
+    return f"http://{alias}:{port}/"
 
 
 def _gateway(config: FarmConfig) -> str:
@@ -143,28 +153,6 @@ def check_capacity(client: GridClient, browsers: tuple[str, ...]) -> dict[str, i
             f"the grid at {client.url} has no slots for {', '.join(missing)}; start them with `farm up --browsers {','.join(browsers)}`"
         )
     return {b: slots[b] for b in browsers}
-
-
-def describe_progress(results: list[CellResult], total: int, started: float, plan: Plan) -> str:
-    """`12/40 cells: 9 passed, 1 failed, 2 broken; 30s elapsed, ~45s left` (no estimate once all are done)."""
-    counts = {status: sum(1 for r in results if r.status == status) for status in ("passed", "failed", "broken", "skipped")}
-    done = len(results)
-    elapsed = time.monotonic() - started
-    line = f"{done}/{total} cells: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n or s == "passed") + f"; {elapsed:.0f}s elapsed"
-    if done >= total:
-        return line
-    finished = {r.nodeid for r in results}
-    remaining_work = sum(float(c["expected"]) for n, c in plan.cells.items() if n not in finished)
-    remaining = max(plan.predicted_makespan - elapsed, remaining_work / max(1, sum(plan.slots.values())), 0.0)
-    return line + f", ~{remaining:.0f}s left"
-
-
-def describe_lost_slots(planned: dict[str, int], now: dict[str, int] | None) -> str:
-    """'' while every browser has its slots; else which browsers lost how many (nodes DOWN)."""
-    if now is None:
-        return ""
-    short = [f"{b} {now.get(b, 0)} of {n}" for b, n in planned.items() if now.get(b, 0) < n]
-    return ("slots up: " + ", ".join(short) + " (a node is down; its cells run again on what is left)") if short else ""
 
 
 STOP_EXIT = {
@@ -217,10 +205,11 @@ def run_matrix(config: FarmConfig, options: TestOptions, progress: Progress) -> 
     run = RunFolder(new_results_dir(config, options.results_dir))
     history_path = Path(config.reports_dir) / HISTORY_FILE
     try:
-        with application(config, options, own_grid) as base_url:
+        with application(config, options, own_grid) as app:
             command = [
                 *base_command(options.paths, options.pytest_args, run),
-                *farm_options(options, config.browsers, client.url, base_url),
+                *farm_options(options, config.browsers, client.url, app.base_url),
+                *app.routing,
             ]
             progress("collecting the matrix")
             cells = collect(command, run)
@@ -244,7 +233,7 @@ def run_matrix(config: FarmConfig, options: TestOptions, progress: Progress) -> 
                 on_tick,
                 progress,
             )
-            served_base_url = base_url
+            served_base_url = app.base_url
     except BaseException:
         if not run.started():  # nothing ran: leave no half-made folder
             shutil.rmtree(run.path, ignore_errors=True)

@@ -35,7 +35,7 @@ from selenium.webdriver.chromium.webdriver import ChromiumDriver
 from selenium.webdriver.firefox.webdriver import WebDriver as FirefoxDriver
 from selenium.webdriver.remote.webdriver import WebDriver as RemoteDriver
 
-from farm.browsers import clean_capabilities, harden_capabilities, remote_driver, translate_options
+from farm.browsers import LocalhostRoute, clean_capabilities, harden_capabilities, remote_driver, translate_options
 from farm.catalogue import farm_name_of
 from farm.grid import GridClient
 
@@ -74,8 +74,16 @@ Evidence = Callable[[RemoteDriver], None]  # take a screenshot and the page sour
 class SessionWatch:
     """Observes (and, for local browsers, redirects) every session of this process."""
 
-    def __init__(self, grid_url: str, expected: Expected, note: Note | None = None, evidence: Evidence | None = None) -> None:
+    def __init__(
+        self,
+        grid_url: str,
+        expected: Expected,
+        note: Note | None = None,
+        evidence: Evidence | None = None,
+        route: LocalhostRoute | None = None,
+    ) -> None:
         self.grid_url = grid_url
+        self.route = route
         self.expected = expected
         self.note = note or (lambda event, record: None)
         self.evidence = evidence
@@ -93,7 +101,7 @@ class SessionWatch:
             capabilities, dropped = clean_capabilities(capabilities)
             if dropped:
                 watch.warn(f"capabilities the Grid refuses were removed: {', '.join(dropped)}")
-            capabilities = harden_capabilities(capabilities)
+            capabilities = harden_capabilities(capabilities, watch.route)
             original_start(driver, capabilities, *args, **kwargs)
             watch.opened(driver, expected)
 

@@ -142,7 +142,7 @@ def test_failed_starts_leave_no_results_folder(farm_dir):
 
 
 def test_localhost_base_url_works_from_the_containers(farm_dir, capsys):
-    """An app listening on the host's 127.0.0.1 only is still reached by the browsers (relayed)."""
+    """An app listening on the host's 127.0.0.1 only is reached by the browsers (the loopback proxy)."""
     from farm.appserver import serve
 
     with serve(MIXED / "app", "127.0.0.1") as port:

@@ -146,3 +146,11 @@ def test_environment_overrides_file_and_flags_override_environment(tmp_path):
 def test_bad_environment_value_names_the_variable(tmp_path):
     with pytest.raises(ConfigError, match="FARM_HUB_PORT='x' is not a valid int"):
         load_config(tmp_path, environ={"FARM_HUB_PORT": "x"})
+
+
+def test_node_counts_widen_farm_up_but_never_farm_test(tmp_path):
+    (tmp_path / "farm.toml").write_text('browsers = ["chrome"]\nnodes = {firefox = 1, edge = 0}\n')
+    config = load_config(tmp_path, environ={})
+    assert config.browsers == ("chrome",)  # what `farm test` runs
+    assert config.farm_browsers() == ("chrome", "firefox")  # what `farm up` starts
+    assert load_config(tmp_path, environ={}, browsers=("firefox",)).browsers == ("firefox",)

@@ -1,6 +1,7 @@
 """Duration history store and folding pytest reports into cell results (pure logic)."""
 
 import json
+import time
 
 import pytest
 
@@ -158,7 +159,23 @@ def test_history_learns_nothing_from_a_cell_retried_for_the_infrastructure():
 
 
 def test_progress_names_the_browsers_that_lost_slots():
-    from farm.run import describe_lost_slots
+    from farm.results import describe_lost_slots
 
     assert describe_lost_slots({"chrome": 4, "firefox": 2}, {"chrome": 2, "firefox": 2}).startswith("slots up: chrome 2 of 4")
     assert describe_lost_slots({"chrome": 4}, {"chrome": 4}) == "" and describe_lost_slots({"chrome": 4}, None) == ""
+
+
+def test_progress_counts_broken_cells_as_broken_and_no_time_left_once_done():
+    from farm.results import CellResult, describe_progress
+    from farm.schedule import Plan
+
+    plan = Plan(slots={"chrome": 2}, cells={f"t{i}": {"browser": "chrome", "test_id": f"t{i}", "expected": 10.0} for i in range(4)})
+    plan.predicted_makespan = 20.0
+
+    def cell(nodeid: str, status: str) -> CellResult:
+        return CellResult(nodeid, nodeid, "chrome", status, 1.0, 0.0, 1.0)
+
+    halfway = describe_progress([cell("t0", "passed"), cell("t1", "broken")], 4, time.monotonic(), plan)
+    assert halfway.startswith("2/4 cells: 1 passed, 1 broken;") and "left" in halfway and "failed" not in halfway
+    done = describe_progress([cell(f"t{i}", "broken") for i in range(4)], 4, time.monotonic() - 30, plan)
+    assert done.startswith("4/4 cells: 0 passed, 4 broken;") and "left" not in done

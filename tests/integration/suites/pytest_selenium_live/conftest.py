@@ -83,7 +83,7 @@ def live_server():
     loop.call_soon_threadsafe(loop.stop)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def base_url(live_server):
     return live_server
 

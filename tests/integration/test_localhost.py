@@ -1,0 +1,115 @@
+"""The test process's localhost reaches the browsers, and a pytest-selenium suite runs unchanged."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import docker
+import pytest
+import requests
+
+from farm.appserver import serve
+from farm.cli import main
+from farm.loopback_proxy import loopback_proxy
+from tests.conftest import module_farm
+
+pytestmark = pytest.mark.integration
+NAME = "farm-it-localhost"
+SUITE = Path(__file__).parent / "suites" / "pytest_selenium_live"
+BROWSERS = ("chrome", "firefox")
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def farm_dir(tmp_path_factory):
+    for directory, _port in module_farm(tmp_path_factory, NAME):
+        yield directory
+
+
+@pytest.fixture(scope="module")
+def live_run(farm_dir):
+    ports = farm_dir / "app-ports.txt"
+    results = farm_dir / "reports" / "live"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(farm_dir)
+        mp.setenv("APP_PORTS_FILE", str(ports))  # the suite notes each worker's app port here
+        code = main(["test", str(SUITE), "--browsers", ",".join(BROWSERS), "--results-dir", str(results), "--no-report"])
+    return code, json.loads((results / "summary.json").read_text()), ports.read_text().split("\n")
+
+
+def test_pytest_selenium_live_server_suite_runs_unchanged(live_run):
+    """App on 127.0.0.1:0 per worker, Host must be localhost:PORT; fetch, redirect, cookie, WebSocket,
+    a secure context, the suite's own option fixtures; one test fails on purpose."""
+    code, summary, _ = live_run
+    expected = {
+        "test_fetch_reaches_the_app": "passed",
+        "test_redirect_sets_a_cookie": "passed",
+        "test_websocket_echoes": "passed",
+        "test_localhost_is_a_secure_context": "passed",
+        "test_options_fixtures_are_honoured": "passed",
+        "test_title_fails_on_purpose": "failed",
+    }
+    assert code == 1
+    statuses = {(c["test_id"].split("::")[-1], c["browser"]): c["status"] for c in summary["cells"]}
+    assert statuses == {(test, browser): status for test, status in expected.items() for browser in BROWSERS}
+    for cell in summary["cells"]:
+        assert {s["browser"] for s in cell["sessions"]} == {cell["browser"]}, cell  # identity of every cell
+        if cell["status"] == "failed":
+            assert Path(cell["screenshot"]).read_bytes()[:8] == PNG
+
+
+def test_each_worker_served_its_own_port(live_run):
+    _, summary, lines = live_run
+    ports = dict(line.split() for line in lines if line)
+    workers = {c["worker"] for c in summary["cells"]}
+    assert set(ports) == workers and len(set(ports.values())) == len(workers)
+
+
+def test_the_same_suite_passes_under_plain_pytest_without_farm():
+    """On the runner's own Chromium (pytest-selenium's --driver Chrome from the suite's ini)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FARM_", "PYTEST_", "APP_PORTS"))}
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(SUITE)], capture_output=True, text=True, env=env
+    )
+    assert "1 failed, 5 passed" in run.stdout, run.stdout[-2000:]
+
+
+def farm_gateway() -> str:
+    client = docker.from_env()
+    try:
+        network = client.networks.get(f"{NAME}-grid")
+        return str(network.attrs["IPAM"]["Config"][0]["Gateway"])
+    finally:
+        client.close()
+
+
+def test_the_proxy_reaches_localhost_only_and_refuses_other_targets_without_connecting(farm_dir):
+    gateway = farm_gateway()  # a non-loopback address of this machine (the farm network's side)
+    target = socket.create_server((gateway, 0))
+    target.settimeout(0.5)
+    target_port = target.getsockname()[1]
+    with serve(SUITE.parent / "mixed" / "app", "127.0.0.1") as app_port, loopback_proxy(gateway) as port:
+        proxies = {"http": f"http://{gateway}:{port}", "https": f"http://{gateway}:{port}"}
+        session = requests.Session()
+        session.trust_env = False
+        # the runner's localhost, by name and by address
+        for host in ("localhost", "127.0.0.1"):
+            assert session.get(f"http://{host}:{app_port}/", proxies=proxies, timeout=5).status_code == 200
+        # another address of this very machine, and a name: refused with the reason
+        for url in (f"http://{gateway}:{target_port}/", "http://example.invalid/"):
+            refused = session.get(url, proxies=proxies, timeout=5)
+            assert refused.status_code == 403 and "only reaches the test runner's localhost" in refused.text
+        with socket.create_connection((gateway, port), timeout=5) as tunnel:  # a CONNECT tunnel too
+            tunnel.sendall(f"CONNECT {gateway}:{target_port} HTTP/1.1\r\nHost: {gateway}:{target_port}\r\n\r\n".encode())
+            assert b" 403 " in tunnel.recv(4096).split(b"\r\n")[0] + b" "
+        # it listens on the farm network's side only, not on every interface
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    with pytest.raises(TimeoutError):
+        target.accept()  # nothing ever connected to the refused target
+    target.close()

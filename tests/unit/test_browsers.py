@@ -1,0 +1,110 @@
+"""What every session request gets, and how a local driver's options become a Grid session's."""
+
+from __future__ import annotations
+
+from selenium import webdriver
+
+from farm.browsers import (
+    FIREFOX_PREFS,
+    OFFLINE_CHROMIUM_ARGS,
+    LocalhostRoute,
+    clean_capabilities,
+    harden_capabilities,
+    translate_options,
+)
+from farm.loopback_proxy import is_loopback_target
+
+ROUTE = LocalhostRoute("farm-host:41000", ("farm-host", "172.18.0.1"))
+
+
+def test_keys_the_grid_refuses_are_removed_flat_and_w3c():
+    flat, dropped = clean_capabilities(
+        {"browserName": "firefox", "marionette": True, "moz:firefoxOptions": {}, "acceptInsecureCerts": True}
+    )
+    assert flat == {"browserName": "firefox", "moz:firefoxOptions": {}, "acceptInsecureCerts": True} and dropped == ["marionette"]
+    w3c = {"capabilities": {"alwaysMatch": {"browserName": "firefox", "marionette": True}, "firstMatch": [{"javascriptEnabled": True}]}}
+    cleaned, dropped = clean_capabilities(w3c)
+    assert cleaned["capabilities"] == {"alwaysMatch": {"browserName": "firefox"}, "firstMatch": [{}]}
+    assert sorted(dropped) == ["javascriptEnabled", "marionette"]
+    assert w3c["capabilities"]["alwaysMatch"]["marionette"] is True  # the caller's dict is untouched
+
+
+def test_every_chromium_session_is_offline_proxied_and_uses_the_nodes_binary():
+    caps = {"browserName": "chrome", "goog:chromeOptions": {"args": ["--window-size=800,600"], "binary": "/opt/google/chrome"}}
+    hardened = harden_capabilities(caps, ROUTE)["goog:chromeOptions"]
+    assert "binary" not in hardened
+    assert hardened["args"][0] == "--window-size=800,600"
+    assert set(OFFLINE_CHROMIUM_ARGS) <= set(hardened["args"])
+    assert "--proxy-server=http://farm-host:41000" in hardened["args"]
+    assert "--proxy-bypass-list=<-loopback>;farm-host;172.18.0.1" in hardened["args"]
+
+
+def test_every_firefox_session_is_offline_and_proxied_but_keeps_its_own_prefs():
+    caps = {"browserName": "firefox", "moz:firefoxOptions": {"prefs": {"app.update.auto": True}}}
+    prefs = harden_capabilities(caps, ROUTE)["moz:firefoxOptions"]["prefs"]
+    assert prefs["app.update.auto"] is True  # the suite's own value wins
+    assert prefs["network.proxy.http"] == "farm-host" and prefs["network.proxy.http_port"] == 41000
+    assert prefs["network.proxy.allow_hijacking_localhost"] is True
+    assert prefs["network.proxy.no_proxies_on"] == "farm-host, 172.18.0.1"
+    assert all(prefs[k] == v for k, v in FIREFOX_PREFS.items() if k != "app.update.auto")
+
+
+def test_a_suites_own_proxy_is_left_alone():
+    chrome = {"browserName": "chrome", "goog:chromeOptions": {"args": ["--proxy-server=http://corp:3128"]}}
+    assert not any("farm-host" in a for a in harden_capabilities(chrome, ROUTE)["goog:chromeOptions"]["args"])
+    firefox = {"browserName": "firefox", "proxy": {"proxyType": "manual"}}
+    assert "network.proxy.http" not in harden_capabilities(firefox, ROUTE)["moz:firefoxOptions"]["prefs"]
+
+
+def test_no_route_no_proxy():
+    args = harden_capabilities({"browserName": "chrome"})["goog:chromeOptions"]["args"]
+    assert not any(a.startswith("--proxy") for a in args)
+
+
+def laptop_chrome() -> webdriver.ChromeOptions:
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/google-chrome"
+    for arg in ("--headless=new", "--window-size=800,600", "--user-data-dir=/home/dev/profile", "--lang=de"):
+        options.add_argument(arg)
+    options.add_experimental_option("prefs", {"intl.accept_languages": "de"})
+    options.set_capability("acceptInsecureCerts", True)
+    return options
+
+
+def test_chrome_options_on_a_chrome_cell_carry_over_but_for_local_paths():
+    options, dropped = translate_options(laptop_chrome(), "chrome", "chrome")
+    assert isinstance(options, webdriver.ChromeOptions) and not options.binary_location
+    assert options.arguments == ["--lang=de", "--headless=new", "--window-size=800,600"]
+    assert options.experimental_options["prefs"] == {"intl.accept_languages": "de"}
+    assert options.to_capabilities()["acceptInsecureCerts"] is True
+    assert dropped == ["--user-data-dir=/home/dev/profile", "binary_location=/usr/bin/google-chrome"]
+
+
+def test_chrome_options_on_a_firefox_cell_keep_their_meaning():
+    options, dropped = translate_options(laptop_chrome(), "chrome", "firefox")
+    assert isinstance(options, webdriver.FirefoxOptions)
+    assert options.arguments == ["-headless", "--width=800", "--height=600"]
+    assert options.to_capabilities()["acceptInsecureCerts"] is True  # a W3C capability means the same anywhere
+    assert "--lang=de" in dropped and "experimental option prefs" in dropped and "--user-data-dir=/home/dev/profile" in dropped
+
+
+def test_firefox_options_on_a_chrome_cell():
+    source = webdriver.FirefoxOptions()
+    for arg in ("-headless", "--width=1024", "--height=700"):
+        source.add_argument(arg)
+    source.set_preference("dom.webnotifications.enabled", False)
+    options, dropped = translate_options(source, "firefox", "chrome")
+    assert options.arguments == ["--headless=new", "--window-size=1024,700"]
+    assert dropped == ["preference dom.webnotifications.enabled"]
+
+
+def test_a_headed_suite_stays_headed():
+    options, _ = translate_options(webdriver.ChromeOptions(), "chrome", "firefox")
+    assert options.arguments == []
+
+
+def test_loopback_targets():
+    for host in ("localhost", "LOCALHOST", "127.0.0.1", "::1", "[::1]", "app.localhost", "localhost."):
+        assert is_loopback_target(host), host
+    for host in ("172.18.0.1", "farm-host", "example.com", "localhost.example.com", "10.0.0.1", ""):
+        assert not is_loopback_target(host), host
