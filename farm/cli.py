@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import asdict
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +21,15 @@ from rich.table import Table
 from farm import farm as farm_api
 from farm import images as images_api
 from farm import report as report_api
+from farm import views
 from farm.catalogue import buildable, parse_browsers
 from farm.config import FarmConfig, load_config, parse_counts, parse_images
 from farm.engine import Engine
 from farm.errors import ExitCode, FarmError
-from farm.farm import NodeHealth
-from farm.grid import GridClient, GridStatus
 from farm.progress import reporting, stderr, stdout
-from farm.run import RunOutcome, TestOptions, learn_from_summaries, parse_shard, run_matrix
+from farm.run import TestOptions, learn_from_summaries, run_matrix
+from farm.runfolder import ReportsFolder
+from farm.schedule import parse_shard
 
 name_option = click.option("--name", default=None, help="Farm name (labels and container names).")
 docker_option = click.option("--docker-host", default=None, help="Docker engine URL (default: DOCKER_HOST or the local socket).")
@@ -58,17 +59,9 @@ def config_from(**flags: Any) -> FarmConfig:
     return load_config(Path.cwd(), **flags)
 
 
-# ------------------------------------------------------------------------------------------------
-# rendering
-
-
-def capacity_table(status: GridStatus) -> Table:
-    table = Table(title=f"Grid {status.version or '?'} at {status.url}", title_justify="left")
-    for column in ("browser", "version", "nodes", "slots", "busy"):
-        table.add_column(column, justify="left" if column in ("browser", "version") else "right")
-    for name, cap in sorted(status.capacity().items()):
-        table.add_row(name, cap.version or "?", str(cap.nodes), str(cap.slots), str(cap.busy))
-    return table
+def show(lines: Iterable[Table | str]) -> None:
+    for line in lines:
+        stdout.print(line, markup=False) if isinstance(line, str) else stdout.print(line)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -121,7 +114,7 @@ def up(
     else:
         summary = "farm already matches the config; nothing changed"
     stdout.print(summary, markup=False)
-    stdout.print(capacity_table(result.status))
+    stdout.print(views.capacity_table(result.status))
     stdout.print(f"grid ready at {config.grid_url}", markup=False)
     return ExitCode.OK
 
@@ -142,87 +135,16 @@ def down(name: str | None, docker_host: str | None) -> int:
 @name_option
 def status(as_json: bool, grid_url: str | None, name: str | None) -> int:
     """Show whether the grid answers, its capacity per browser, and the farm's lost nodes."""
-    config = config_from(name=name)
-    client = GridClient(grid_url or config.grid_url)
-    grid: GridStatus | None = None
-    error: FarmError | None = None
-    try:
-        grid = client.status()
-    except FarmError as exc:
-        error = exc
-    # the farm's own containers, unless the grid is someone else's (--grid-url)
-    nodes = None if grid_url else farm_api.node_health(config, grid)
-    if error is not None:
-        if not as_json:
-            if nodes:
-                stdout.print(nodes_table(nodes))
-            raise error
-        data = {"grid_url": client.url, "ready": False, "version": "", "browsers": {}, "queue": 0, "error": str(error)}
-    else:
-        data = grid.to_json()
-    if nodes is not None:
-        data["nodes"] = [{**asdict(n), "lost": n.lost} for n in nodes]
-        data["lost"] = [n.name for n in nodes if n.lost]
+    status = farm_api.status(config_from(name=name), grid_url)
     if as_json:
-        stdout.print_json(json.dumps(data))
-        return ExitCode.OK if grid is not None else ExitCode.INFRASTRUCTURE
-    assert grid is not None
-    stdout.print(capacity_table(grid))
-    stdout.print(f"ready: {'yes' if grid.ready else 'no'}, queued session requests: {grid.queue}", markup=False)
-    if nodes and any(n.lost for n in nodes):
-        stdout.print(nodes_table(nodes))
-        lost = ", ".join(n.name for n in nodes if n.lost)
-        stdout.print(f"lost nodes: {lost}; `farm up` replaces them", markup=False)
+        stdout.print_json(json.dumps(status.to_json()))
+        return ExitCode.OK if status.grid is not None else ExitCode.INFRASTRUCTURE
+    if status.error is not None:
+        if status.nodes:
+            stdout.print(views.nodes_table(status.nodes))
+        raise status.error
+    show(views.status_lines(status))
     return ExitCode.OK
-
-
-def nodes_table(nodes: list[NodeHealth]) -> Table:
-    table = Table(title="Nodes", title_justify="left")
-    for column in ("node", "browser", "container", "grid"):
-        table.add_column(column)
-    for node in nodes:
-        colour = "red" if node.lost else "green"
-        table.add_row(node.name, node.browser, f"[{colour}]{node.container}[/]", f"[{colour}]{node.grid}[/]")
-    return table
-
-
-def print_incidents(summary: dict[str, Any], limit: int = 20) -> None:
-    """Cells re-run after an infrastructure failure, and every cell that did not run, with why."""
-    retried = [c for c in summary["cells"] if any(why.startswith("infrastructure") for why in c.get("retries", []))]
-    if retried:
-        stdout.print(f"{len(retried)} cell(s) re-run after an infrastructure failure (node or browser lost):", markup=False)
-        for cell in retried[:limit]:
-            stdout.print(f"  {cell['nodeid']}: {cell['status']} on the re-run; first attempt: {cell['retries'][0]}", markup=False)
-    not_run = summary.get("not_run_cells", [])
-    if not_run:
-        stdout.print(f"{len(not_run)} cell(s) did not run:", markup=False)
-        for cell in not_run[:limit]:
-            stdout.print(f"  {cell['nodeid']}: {cell['reason']}", markup=False)
-        if len(not_run) > limit:
-            stdout.print(f"  ... and {len(not_run) - limit} more (see summary.json)", markup=False)
-
-
-def matrix_table(outcome: RunOutcome) -> Table:
-    """Test x browser with status and duration, then the makespan figures under it."""
-    browsers = sorted({r.browser for r in outcome.results})
-    table = Table(title=f"Results in {outcome.results_dir}", title_justify="left")
-    table.add_column("test")
-    for browser in browsers:
-        table.add_column(browser)
-    colours = {"passed": "green", "failed": "red", "broken": "yellow", "skipped": "dim"}
-    # The failure class, as in summary.json and the Allure categories (product failures are plain "failed").
-    kinds = {"test": "test error", "infrastructure": "infrastructure", "identity": "wrong browser"}
-    by_test: dict[str, dict[str, Any]] = {}
-    for result in outcome.results:
-        by_test.setdefault(result.test_id, {})[result.browser] = result
-    for test_id in sorted(by_test):
-        cells = []
-        for browser in browsers:
-            r = by_test[test_id].get(browser)
-            kind = f" ({kinds[r.failure_kind]})" if r and r.status == "broken" and r.failure_kind in kinds else ""
-            cells.append(f"[{colours[r.status]}]{r.status}{kind}[/] {r.duration:.1f}s" if r else "-")
-        table.add_row(test_id, *cells)
-    return table
 
 
 @app.command("test", epilog="Arguments after `--` go to pytest unchanged, e.g. `farm test tests -- -o addopts= -m smoke`.")
@@ -260,41 +182,20 @@ def test_command(
     if base_url and app_dir:
         raise click.UsageError("--base-url and --app-dir exclude each other")
     config = config_from(browsers=browsers, name=name)
-    options = TestOptions(
-        keyword=keyword,
-        markexpr=markexpr,
-        grid_url=grid_url,
-        results_dir=results_dir,
-        reruns=reruns,
-        timeout=timeout,
-        shard=parse_shard(shard) if shard else None,
-        base_url=base_url,
-        app_dir=app_dir,
-        pytest_args=list((obj or {}).get("pytest_args", [])),
-    )
+    flags = click.get_current_context().params
+    options = TestOptions(**{key: flags[key] for key in TestOptions.FLAGS}, shard=parse_shard(shard) if shard else None)
+    options.pytest_args = list((obj or {}).get("pytest_args", []))
     if paths:
         options.paths = list(paths)
     with reporting("farm test") as progress:
         outcome = run_matrix(config, options, progress)
-    stdout.print(matrix_table(outcome))
-    makespan, counts = outcome.summary["makespan"], outcome.summary["counts"]
-    stdout.print(", ".join(f"{n} {s}" for s, n in counts.items()) + f" of {outcome.summary['total']} cells", markup=False)
-    print_incidents(outcome.summary)
-    predicted = f"predicted {makespan['predicted']:.1f}s" + (" from estimates, no history yet" if makespan.get("estimated") else "")
-    stdout.print(
-        f"makespan {makespan['actual']:.1f}s ({predicted}, lower bound {makespan['lower_bound']:.1f}s); "
-        f"session queue wait {outcome.summary.get('queue_wait', 0.0):.1f}s",
-        markup=False,
-    )
-    stdout.print(f"summary: {outcome.results_dir / 'summary.json'}", markup=False)
+    show(views.run_lines(outcome))
     if outcome.hurried:
         stderr.print(f"farm: no report after a second Ctrl-C; build it with `farm report {outcome.results_dir}`", markup=False)
     elif not no_report:
         try:
             with reporting("farm report") as progress:
-                report = report_api.build(
-                    [outcome.results_dir], outcome.results_dir / "report", Path(config.reports_dir), progress=progress
-                )
+                report = report_api.build([outcome.results_dir], outcome.report_dir, Path(config.reports_dir), progress=progress)
             stdout.print(f"report: {report / 'index.html'} (serve it with `farm report {outcome.results_dir} --open`)", markup=False)
         except FarmError as exc:  # the run's verdict stands; say why there is no report
             stderr.print(f"farm: warning: no report: {exc}", markup=False, soft_wrap=True)
@@ -312,7 +213,7 @@ def report_command(results: tuple[str, ...], output: str | None, history: str | 
     config = config_from()
     reports_dir = Path(config.reports_dir)
     folders = [Path(r) for r in results] or [report_api.latest_run(reports_dir)]
-    target = Path(output) if output else reports_dir / "report"
+    target = Path(output) if output else ReportsFolder(reports_dir).report
     with reporting("farm report") as progress:
         report_api.build(folders, target, reports_dir, Path(history) if history else None, single_file, progress)
     learn_from_summaries(folders, reports_dir)
@@ -330,8 +231,8 @@ def images_build(browsers: str | None, force: bool, docker_host: str | None) -> 
     """Build hub and node images offline from Debian packages (skips unchanged ones)."""
     config = config_from(browsers=browsers, docker_host=docker_host)
     chosen = buildable(config.browsers) if browsers is None else config.browsers  # by default, what can be built here
-    with reporting("farm images build") as progress:
-        results = images_api.build_images(Engine.connect(config.docker_host), chosen, progress, force)
+    with reporting("farm images build") as progress, Engine.connect(config.docker_host) as engine:
+        results = images_api.build_images(engine, chosen, progress, force)
     for result in results:
         verdict = "up to date" if result.skipped else f"built in {result.seconds:.1f}s"
         stdout.print(f"{result.ref}: {verdict}", markup=False)

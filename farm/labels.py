@@ -15,13 +15,14 @@ MANAGED = f"{PREFIX}.managed"
 NAME = f"{PREFIX}.name"
 ROLE = f"{PREFIX}.role"
 BROWSER = f"{PREFIX}.browser"
-SESSION = f"{PREFIX}.session"
-VERSION = f"{PREFIX}.version"
+CREATOR = f"{PREFIX}.creator"  # containers and networks: the farm process that created them
+FARM_VERSION = f"{PREFIX}.farm-version"  # containers and networks: the farm release that created them
+GRID_VERSION = f"{PREFIX}.grid-version"  # images: the Selenium Grid release inside
 SLOTS = f"{PREFIX}.slots"
 CONTENT = f"{PREFIX}.content"
 
 # One id per farm process, so a reaper could tell this process's containers from another's.
-SESSION_ID = uuid.uuid4().hex[:12]
+CREATOR_ID = uuid.uuid4().hex[:12]
 
 
 def create_labels(farm_name: str, role: str, **extra: str) -> dict[str, str]:
@@ -30,8 +31,8 @@ def create_labels(farm_name: str, role: str, **extra: str) -> dict[str, str]:
         MANAGED: "true",
         NAME: farm_name,
         ROLE: role,
-        SESSION: SESSION_ID,
-        VERSION: __version__,
+        CREATOR: CREATOR_ID,
+        FARM_VERSION: __version__,
     }
     labels.update({f"{PREFIX}.{key}": value for key, value in extra.items()})
     return labels

@@ -18,13 +18,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from farm.errors import GridError, NoTestsError, UsageError
+from farm.errors import NoTestsError, UsageError
 from farm.grid import GridClient
 from farm.matrix import Cell
+from farm.progress import Progress
+from farm.results import GRID_LOST, HURRIED, INTERRUPTED, TERMINATED
 from farm.runfolder import RunFolder
-
-GRID_LOST_AFTER = 15.0  # seconds without an answer from the Grid before a run is given up
-Progress = Callable[[str], None]
+from farm.watchdog import GridWatchdog
 
 
 def pytest_env() -> dict[str, str]:
@@ -81,44 +81,6 @@ def _raise_terminated(signum: int, frame: object) -> None:
     raise Terminated()
 
 
-HURRIED = "interrupted twice"
-
-
-class GridWatchdog:
-    """Notices a Grid that stopped answering (hub killed), and samples its session queue.
-
-    The queue is sampled every tick (0.1 s): the sum of queued requests x seconds between samples
-    estimates the run's total queue wait; a farm that sizes workers to slots keeps it near zero.
-    """
-
-    def __init__(self, client: GridClient, grace: float = GRID_LOST_AFTER, every: float = 2.0) -> None:
-        self.client, self.grace, self.every = client, grace, every
-        self.checked = 0.0
-        self.failing_since: float | None = None
-        self.slots: dict[str, int] | None = None  # UP slots per browser at the last answer
-        self.queue_wait = 0.0
-        self._sampled: float | None = None
-
-    def sample_queue(self) -> None:
-        now = time.monotonic()
-        queued = self.client.queue_size()
-        if queued is not None and self._sampled is not None:
-            self.queue_wait += queued * (now - self._sampled)
-        self._sampled = now
-
-    def lost(self) -> bool:
-        now = time.monotonic()
-        if now - self.checked < self.every:
-            return False
-        self.checked = now
-        try:
-            self.slots = self.client.status().slots()
-            self.failing_since = None
-        except GridError:
-            self.failing_since = self.failing_since or now
-        return self.failing_since is not None and now - self.failing_since >= self.grace
-
-
 def stop_process_group(proc: subprocess.Popen[bytes], grace: float = 30.0) -> bool:
     """SIGINT to pytest and its workers (their fixtures quit the sessions), SIGKILL if they linger.
 
@@ -165,13 +127,13 @@ def run_pytest(
                     tick += 1
                     watchdog.sample_queue()
                     if watchdog.lost():
-                        stopped = "grid lost"
+                        stopped = GRID_LOST
                         progress(f"the grid at {client.url} stopped answering; stopping the run")
                         stop_process_group(proc, grace=15)
                         break
                     time.sleep(0.1)
             except (KeyboardInterrupt, Terminated) as exc:
-                stopped = "terminated" if isinstance(exc, Terminated) else "interrupted"
+                stopped = TERMINATED if isinstance(exc, Terminated) else INTERRUPTED
                 progress(f"{stopped}: stopping the running cells (Ctrl-C again to stop at once)")
                 if stop_process_group(proc):
                     stopped = HURRIED

@@ -39,7 +39,7 @@ from farm.catalogue import parse_browsers
 from farm.dispatch import IDLE_NAME, LongestFirstScheduling, is_idle_nodeid
 from farm.failures import classify, is_session_lost, marker
 from farm.grid import GridClient
-from farm.matrix import Cell, base_test_id
+from farm.matrix import Cell, cell_from
 from farm.results import CellState
 from farm.runfolder import RunFolder, append_line
 from farm.schedule import Plan
@@ -68,13 +68,7 @@ class IdleItem(pytest.Item):
 
 def cell_of(item: pytest.Item) -> Cell:
     callspec = getattr(item, "callspec", None)
-    browser = callspec.params.get("browser_name", "") if callspec else ""
-    ids = list(getattr(callspec, "_idlist", []) or [])
-    index = max((i for i, pid in enumerate(ids) if pid == browser), default=-1)
-    test_id = (
-        base_test_id(item.nodeid, ids, index) if index >= 0 else re.sub(rf"-?{re.escape(browser)}\]$", "]", item.nodeid).replace("[]", "")
-    )
-    return Cell(item.nodeid, test_id, browser)
+    return cell_from(item.nodeid, callspec.params if callspec else {}, list(getattr(callspec, "_idlist", []) or []))
 
 
 def artifact_name(nodeid: str) -> str:

@@ -23,6 +23,7 @@ from typing import Any
 from farm import __version__
 from farm.errors import ReportError, ReportToolError
 from farm.images import cache_dir
+from farm.progress import Progress
 from farm.report_files import (
     CATEGORIES,
     environment_for_run,
@@ -33,10 +34,10 @@ from farm.report_files import (
     not_run_results,
     to_properties,
 )
+from farm.runfolder import ReportsFolder, RunFolder
 
 ALLURE_VERSION = "2.46.1"
 FIXED_FILES = ("environment.properties", "executor.json", "categories.json")
-Progress = Callable[[str], None]
 
 
 def find_generator() -> str:
@@ -59,7 +60,7 @@ def allure_results_in(folder: Path) -> Path:
     """Accept a run folder (with allure-results/ inside) or an allure-results folder itself."""
     if not folder.exists():
         raise ReportError(f"results folder {folder} does not exist")
-    inner = folder / "allure-results"
+    inner = RunFolder(folder).allure_results
     results = inner if inner.is_dir() else folder
     if not results.is_dir() or not any(results.iterdir()):
         raise ReportError(f"results folder {folder} is empty; run `farm test` first")
@@ -69,10 +70,10 @@ def allure_results_in(folder: Path) -> Path:
 
 
 def latest_run(reports_dir: Path) -> Path:
-    runs = sorted((p for p in reports_dir.glob("run-*") if (p / "allure-results").is_dir()), key=lambda p: p.stat().st_mtime)
+    runs = ReportsFolder(reports_dir).runs()
     if not runs:
         raise ReportError(f"no runs under {reports_dir}; run `farm test` first or name a results folder")
-    return runs[-1]
+    return runs[-1].path
 
 
 def write_run_files(results: Path, summary: Mapping[str, Any], grid: Mapping[str, Any], base_url: str) -> None:
@@ -88,7 +89,7 @@ def write_run_files(results: Path, summary: Mapping[str, Any], grid: Mapping[str
 
 
 def _job_name(results: Path, taken: set[str]) -> str:
-    base = results.parent.name if results.name == "allure-results" else results.name
+    base = results.parent.name if results == RunFolder(results.parent).allure_results else results.name
     name, n = base, 1
     while name in taken:
         n += 1
@@ -189,7 +190,7 @@ def build(
     progress: Progress = lambda _m: None,
 ) -> Path:
     """`farm report`: generate from `folders` carrying history from `history` (default: the last report's)."""
-    kept = reports_dir / "allure-history"
+    kept = ReportsFolder(reports_dir).trend
     generate(folders, output, history or kept, single_file, progress)
     keep_history(output, kept)
     return output

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from farm.errors import ExitCode
 from farm.matrix import Cell
 from farm.runfolder import read_lines
 from farm.schedule import Plan, lower_bound
@@ -187,3 +188,26 @@ def describe_lost_slots(planned: dict[str, int], now: dict[str, int] | None) -> 
         return ""
     short = [f"{b} {now.get(b, 0)} of {n}" for b, n in planned.items() if now.get(b, 0) < n]
     return ("slots up: " + ", ".join(short) + " (a node is down; its cells run again on what is left)") if short else ""
+
+
+# Why farm stopped a run before its end (summary.json's "stopped"), and the exit status of each.
+INTERRUPTED, HURRIED, TERMINATED, GRID_LOST = "interrupted", "interrupted twice", "terminated", "grid lost"
+STOP_EXIT = {
+    INTERRUPTED: ExitCode.INTERRUPTED,
+    HURRIED: ExitCode.INTERRUPTED,  # a second Ctrl-C: out at once, no report
+    TERMINATED: ExitCode.TERMINATED,
+    GRID_LOST: ExitCode.INFRASTRUCTURE,
+}
+
+
+def exit_code_of(summary: Mapping[str, Any], pytest_exit: int, stopped: str = "") -> ExitCode:
+    """Why the run stopped, if farm stopped it; else 3 when the matrix could not be run whole (cells
+    not run, or pytest itself interrupted, crashed or misused), 1 when cells failed or broke, else 0."""
+    if stopped:
+        return STOP_EXIT[stopped]
+    counts = summary["counts"]
+    if summary["not_run"] or pytest_exit in (2, 3, 4):  # pytest itself interrupted, crashed or misused
+        return ExitCode.INFRASTRUCTURE
+    if counts["failed"] or counts["broken"]:
+        return ExitCode.TESTS_FAILED
+    return ExitCode.OK

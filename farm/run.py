@@ -12,31 +12,31 @@ import contextlib
 import json
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+from farm import farm as farm_api
 from farm import history as history_store
 from farm.appserver import serve
 from farm.config import FarmConfig
-from farm.engine import Engine
 from farm.errors import ExitCode, GridError, UsageError
 from farm.failures import RERUN_PATTERN
-from farm.farm import APP_HOST_ALIAS, Farm
+from farm.farm import APP_HOST_ALIAS
 from farm.grid import GridClient
-from farm.launch import HURRIED, GridWatchdog, base_command, collect, run_pytest
+from farm.launch import base_command, collect, run_pytest
 from farm.loopback_proxy import loopback_proxy
 from farm.matrix import Cell
+from farm.progress import Progress
 from farm.report import write_run_files
-from farm.results import CellResult, describe_lost_slots, describe_progress, read_cells, summarize
-from farm.runfolder import RunFolder, read_lines, write_json_atomic
+from farm.results import GRID_LOST, HURRIED, CellResult, describe_lost_slots, describe_progress, exit_code_of, read_cells, summarize
+from farm.runfolder import ReportsFolder, RunFolder, read_lines, write_json_atomic
 from farm.schedule import Plan, expected_durations, shard
+from farm.watchdog import GridWatchdog
 
 DEFAULT_SUITE = Path("suites/demo")
-HISTORY_FILE = "history.json"
-Progress = Callable[[str], None]
 
 
 @dataclass
@@ -53,6 +53,9 @@ class TestOptions:
     app_dir: str | None = None
     pytest_args: list[str] = field(default_factory=list)  # after `--`: to pytest unchanged
 
+    # `farm test` flags that map onto these fields one to one
+    FLAGS: ClassVar[tuple[str, ...]] = ("keyword", "markexpr", "grid_url", "results_dir", "reruns", "timeout", "base_url", "app_dir")
+
 
 @dataclass
 class RunOutcome:
@@ -62,12 +65,13 @@ class RunOutcome:
     exit_code: ExitCode
     hurried: bool = False  # a second Ctrl-C: the user wants out now, without a report
 
+    @property
+    def summary_path(self) -> Path:
+        return RunFolder(self.results_dir).summary
 
-def parse_shard(text: str) -> tuple[int, int]:
-    index, sep, count = text.partition("/")
-    if not sep or not index.isdigit() or not count.isdigit() or not 1 <= int(index) <= int(count):
-        raise UsageError(f"malformed --shard {text!r}: expected I/N with 1 <= I <= N, e.g. 2/4")
-    return int(index), int(count)
+    @property
+    def report_dir(self) -> Path:
+        return RunFolder(self.results_dir).report
 
 
 def new_results_dir(config: FarmConfig, requested: str | None) -> Path:
@@ -76,11 +80,7 @@ def new_results_dir(config: FarmConfig, requested: str | None) -> Path:
         if path.exists() and any(path.iterdir()):
             raise UsageError(f"results folder {path} is not empty; pass a new or empty --results-dir")
     else:
-        path = Path(config.reports_dir) / f"run-{datetime.now():%Y%m%d-%H%M%S}"
-        suffix = 1
-        while path.exists():
-            suffix += 1
-            path = path.with_name(f"{path.name.split('.')[0]}.{suffix}")
+        path = ReportsFolder(Path(config.reports_dir)).new_run(f"{datetime.now():%Y%m%d-%H%M%S}").path
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -112,7 +112,7 @@ def application(config: FarmConfig, options: TestOptions, own_grid: bool) -> Ite
     loopback proxy that takes the browsers' localhost to this machine, for the length of the run."""
     with contextlib.ExitStack() as stack:
         routing: list[str] = []
-        gateway = _gateway(config) if own_grid else None
+        gateway = farm_api.gateway(config) if own_grid else None
         if gateway:
             port = stack.enter_context(loopback_proxy(gateway))
             routing = ["--farm-localhost-proxy", f"{APP_HOST_ALIAS}:{port}", "--farm-app-host", gateway]
@@ -136,15 +136,6 @@ def _base_url(options: TestOptions, gateway: str | None, stack: contextlib.ExitS
     return f"http://{alias}:{port}/"
 
 
-def _gateway(config: FarmConfig) -> str:
-    """The farm network's gateway: the host address its containers reach as `farm-host`."""
-    farm = Farm(config, Engine.connect(config.docker_host))
-    network = farm.engine.find_network(farm.network_name)
-    if network is None:
-        raise GridError(f"the farm network {farm.network_name} is missing; run `farm up`")
-    return farm.engine.network_gateway(network)
-
-
 def check_capacity(client: GridClient, browsers: tuple[str, ...]) -> dict[str, int]:
     slots = client.status().slots()
     missing = [b for b in browsers if slots.get(b, 0) < 1]
@@ -153,14 +144,6 @@ def check_capacity(client: GridClient, browsers: tuple[str, ...]) -> dict[str, i
             f"the grid at {client.url} has no slots for {', '.join(missing)}; start them with `farm up --browsers {','.join(browsers)}`"
         )
     return {b: slots[b] for b in browsers}
-
-
-STOP_EXIT = {
-    "interrupted": ExitCode.INTERRUPTED,
-    HURRIED: ExitCode.INTERRUPTED,
-    "terminated": ExitCode.TERMINATED,
-    "grid lost": ExitCode.INFRASTRUCTURE,
-}
 
 
 def quit_leftover_sessions(client: GridClient, ledger: Path) -> list[str]:
@@ -203,7 +186,7 @@ def run_matrix(config: FarmConfig, options: TestOptions, progress: Progress) -> 
     client = GridClient(options.grid_url or config.grid_url)
     slots = check_capacity(client, config.browsers)
     run = RunFolder(new_results_dir(config, options.results_dir))
-    history_path = Path(config.reports_dir) / HISTORY_FILE
+    history_path = ReportsFolder(Path(config.reports_dir)).durations
     try:
         with application(config, options, own_grid) as app:
             command = [
@@ -271,7 +254,7 @@ def finish_run(
         grid = client.status().to_json()
     except GridError:  # the grid died under the run (often faster than the watchdog's grace)
         grid = {"grid_url": client.url}
-        stopped = stopped or "grid lost"
+        stopped = stopped or GRID_LOST
     summary = summarize(results, cells, slots, plan.predicted_makespan, read_dropped(run.dropped), stopped)
     summary["makespan"]["estimated"] = plan.estimated
     summary.update(pytest_exit=pytest_exit, stopped=stopped, base_url=base_url, grid=grid, queue_wait=queue_wait)
@@ -282,7 +265,7 @@ def finish_run(
         # never rewrites it; `farm report` over all shards learns their durations afterwards.
         learned = history_store.merge(history_store.load(history_path), history_store.learnable(results), {c.test_id for c in cells})
         history_store.save(history_path, learned)
-    exit_code = STOP_EXIT[stopped] if stopped else _exit_code(summary, pytest_exit)
+    exit_code = exit_code_of(summary, pytest_exit, stopped)
     return RunOutcome(run.path, summary, results, exit_code, hurried=stopped == HURRIED)
 
 
@@ -297,19 +280,9 @@ def _complete(results: list[CellResult], cells: list[Cell]) -> list[CellResult]:
     return results
 
 
-def _exit_code(summary: dict[str, Any], pytest_exit: int) -> ExitCode:
-    """3 when the matrix could not be run whole (cells not run), 1 when cells failed, else 0."""
-    counts = summary["counts"]
-    if summary["not_run"] or pytest_exit in (2, 3, 4):  # pytest itself interrupted, crashed or misused
-        return ExitCode.INFRASTRUCTURE
-    if counts["failed"] or counts["broken"]:
-        return ExitCode.TESTS_FAILED
-    return ExitCode.OK
-
-
 def learn_from_summaries(folders: list[Path], reports_dir: Path) -> None:
     """Fold the durations of finished runs (e.g. every shard of a CI matrix) into the history."""
-    history_path = reports_dir / HISTORY_FILE
+    history_path = ReportsFolder(reports_dir).durations
     measured: dict[tuple[str, str], float] = {}
     for folder in folders:
         path = RunFolder(folder).summary

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+RUN_PREFIX = "run-"
+
 
 def append_line(path: Path, record: dict[str, Any]) -> None:
     """One JSON line, appended and closed at once: a reader never waits for the run to end."""
@@ -110,3 +112,37 @@ class RunFolder:
     def started(self) -> bool:
         """Cells ran (or began to): the folder holds results worth keeping."""
         return self.cells.exists()
+
+
+@dataclass(frozen=True)
+class ReportsFolder:
+    """The reports folder (`reports_dir`): run folders, the durations store, Allure's trend data and
+    the combined report. "Durations" are farm's measured seconds per cell (farm.history); "trend" is
+    Allure's own history folder, carried from report to report."""
+
+    path: Path
+
+    @property
+    def durations(self) -> Path:
+        return self.path / "history.json"
+
+    @property
+    def trend(self) -> Path:
+        return self.path / "allure-history"
+
+    @property
+    def report(self) -> Path:
+        return self.path / "report"
+
+    def new_run(self, stamp: str) -> RunFolder:
+        """A run folder named after `stamp` that does not exist yet (`.2`, `.3`... on a clash)."""
+        path, suffix = self.path / f"{RUN_PREFIX}{stamp}", 1
+        while path.exists():
+            suffix += 1
+            path = self.path / f"{RUN_PREFIX}{stamp}.{suffix}"
+        return RunFolder(path)
+
+    def runs(self) -> list[RunFolder]:
+        """Run folders holding Allure results, oldest first."""
+        found = [RunFolder(p) for p in self.path.glob(f"{RUN_PREFIX}*") if RunFolder(p).allure_results.is_dir()]
+        return sorted(found, key=lambda run: run.path.stat().st_mtime)

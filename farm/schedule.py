@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from farm.errors import UsageError
 from farm.matrix import Cell
 
 DEFAULT_ESTIMATE = 5.0  # seconds, for a suite with no history at all
@@ -162,3 +163,10 @@ class Plan:
             predicted_makespan=raw.get("predicted_makespan", 0.0),
             estimated=raw.get("estimated", False),
         )
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    index, sep, count = text.partition("/")
+    if not sep or not index.isdigit() or not count.isdigit() or not 1 <= int(index) <= int(count):
+        raise UsageError(f"malformed --shard {text!r}: expected I/N with 1 <= I <= N, e.g. 2/4")
+    return int(index), int(count)

@@ -3,13 +3,31 @@
 from __future__ import annotations
 
 import socket
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import docker
 import pytest
 
 from farm import labels
 from farm.cli import main
+
+T = TypeVar("T")
+
+
+def wait_until(condition: Callable[[], T], what: str, timeout: float = 30, interval: float = 0.3) -> T:
+    """Poll `condition` until it returns something truthy and return that; fail naming `what` after
+    `timeout` seconds. The one way the integration tests wait for something to happen."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout:g}s waiting until {what}")
+        time.sleep(interval)
 
 
 def free_port() -> int:

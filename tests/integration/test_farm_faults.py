@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.conftest import free_port, leftovers, write_config
+from tests.conftest import free_port, leftovers, wait_until, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -98,10 +98,7 @@ def test_ctrl_c_during_up_rolls_back(farm):
     # enough nodes that `up` is still starting or waiting for them when the first one exists
     command = [sys.executable, "-m", "farm", "up", "--browsers", "chrome,firefox", "--nodes", "chrome=3,firefox=2"]
     proc = subprocess.Popen(command, cwd=directory, env=env, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 30
-    while not any("-node-" in n for n in leftovers(name)) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert any("-node-" in n for n in leftovers(name)), "farm up never started a node"
+    wait_until(lambda: any("-node-" in n for n in leftovers(name)), "farm up has started a node", interval=0.05)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "interrupted" in err

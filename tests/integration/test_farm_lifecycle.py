@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import struct
-import time
 
 import docker
 import pytest
 
 from farm import labels
 from farm.browsers import open_session
-from tests.conftest import leftovers, module_farm
+from tests.conftest import leftovers, module_farm, wait_until
 
 pytestmark = pytest.mark.integration
 NAME = "farm-it-life"
@@ -82,10 +81,15 @@ def test_a_node_without_the_registration_secret_cannot_join(farm_dir, cli_in):
             environment={"SE_EVENT_BUS_HOST": "selenium-hub", "SE_NODE_MAX_SESSIONS": "3", "SE_NODE_OVERRIDE_MAX_SESSIONS": "true"},
             labels=labels.create_labels(NAME, "stray"),  # so `farm down` finds it whatever happens here
         )
-        deadline = time.monotonic() + 60
-        while b"Started Selenium node" not in stray.logs() and time.monotonic() < deadline:
-            time.sleep(0.5)
-        time.sleep(12)  # a node registers within a few seconds of starting
+        stray.reload()
+        address = stray.attrs["NetworkSettings"]["Networks"][f"{NAME}-grid"]["IPAddress"]
+        hub = client.containers.get(f"{NAME}-hub")
+        # the hub saw the stray node's registration and turned it down (it says so for each message)
+        wait_until(
+            lambda: any("without a valid secret" in line and address in line for line in hub.logs(tail=200).decode().splitlines()),
+            "the hub has rejected the stray node's registration",
+            timeout=60,
+        )
         status = json.loads(cli_in(farm_dir[0])("status", "--json")[1])
         assert status["browsers"]["chrome"]["slots"] == 2, "a node without the secret joined the grid"
         stray.remove(force=True)

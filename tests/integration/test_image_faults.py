@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import docker
@@ -21,6 +20,7 @@ import pytest
 from farm.engine import Engine
 from farm.errors import ImageError
 from farm.images import BASE_PACKAGES, RECIPES, Recipe, build_image, cache_dir
+from tests.conftest import wait_until
 
 pytestmark = pytest.mark.integration
 PROBE = "farm-local/fault-probe:1"
@@ -52,10 +52,8 @@ def clean_engine():
     before = engine_state()
     yield before
     assert not probe_exists(), "a half-built image was tagged"
-    deadline = time.monotonic() + 15  # the engine removes a cancelled step's container on its own
-    while engine_state() != before and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert engine_state() == before, "the build left containers, dangling images or cache folders behind"
+    # the engine removes a cancelled step's container on its own, within seconds
+    wait_until(lambda: engine_state() == before, "the build has left no containers, dangling images or cache folders", timeout=15)
 
 
 def test_a_failing_step_leaves_no_image_container_or_dangling_layer(tmp_path, clean_engine):

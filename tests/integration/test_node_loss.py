@@ -21,7 +21,7 @@ import docker
 import pytest
 
 from farm.grid import GridClient
-from tests.conftest import free_port, leftovers, write_config
+from tests.conftest import free_port, leftovers, wait_until, write_config
 
 pytestmark = pytest.mark.integration
 NAME = "farm-it-nodeloss"
@@ -44,15 +44,14 @@ def farm_dir(tmp_path, cli_in):
 def wait_until_every_slot_runs_a_cell(client: GridClient, ledger: Path, timeout: float = 90) -> None:
     """Every slot busy, and as many sessions handed to the tests (the run's ledger): a slot the Grid
     reserved for a session still starting would move to another node when its node dies."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def every_slot_runs_a_cell() -> bool:
         capacity = client.status().capacity()
         opened = ledger.read_text().count('"open"') if ledger.exists() else 0
         slots = sum(c.slots for c in capacity.values())
-        if capacity and all(c.busy == c.slots for c in capacity.values()) and opened >= slots:
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"the run never had a session in every slot: {client.status().capacity()}")
+        return bool(capacity) and all(c.busy == c.slots for c in capacity.values()) and opened >= slots
+
+    wait_until(every_slot_runs_a_cell, "every slot holds a session handed to a test", timeout=timeout)
 
 
 def test_killed_nodes_cells_rerun_on_remaining_slots_or_are_reported_not_run(farm_dir, cli_in):

@@ -19,7 +19,7 @@ import docker
 import pytest
 
 from farm.grid import GridClient
-from tests.conftest import module_farm
+from tests.conftest import module_farm, wait_until
 
 pytestmark = pytest.mark.integration
 NAME = "farm-it-faults"
@@ -52,13 +52,7 @@ def start_run(directory: Path, results: Path) -> subprocess.Popen[str]:
 
 
 def wait_for_busy_slots(port: int, count: int, timeout: float = 60) -> None:
-    client = GridClient(f"http://127.0.0.1:{port}")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if sum(c.busy for c in client.status().capacity().values()) >= count:
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"the run never had {count} sessions open")
+    wait_until(lambda: busy_slots(port) >= count, f"the run has {count} sessions open", timeout=timeout)
 
 
 def busy_slots(port: int) -> int:
@@ -103,10 +97,7 @@ def test_signal_stops_the_run_and_quits_its_sessions(farm_dir, sig, code, reason
     assert proc.returncode == code, output
     assert time.monotonic() - sent < 60
     assert_stopped_cleanly(results, port, reason)
-    deadline = time.monotonic() + 10
-    while busy_slots(port) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert busy_slots(port) == 0, "a browser session of the run is still open on the grid"
+    wait_until(lambda: busy_slots(port) == 0, "no browser session of the run is open on the grid", timeout=10)
 
 
 def test_hub_killed_mid_run_stops_with_exit_3_and_keeps_results(farm_dir, cli_in):
@@ -177,10 +168,8 @@ def test_second_ctrl_c_exits_at_once_without_orphans(farm_dir):
     assert summary["stopped"] == "interrupted twice"
     assert len(summary["cells"]) + len(summary["not_run"]) == summary["total"]
     assert processes_of(results) == [], "processes of the run outlived it"
-    deadline = time.monotonic() + 10  # the sessions the killed workers held are quit from the ledger
-    while busy_slots(port) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert busy_slots(port) == 0, "a browser session of the run is still open on the grid"
+    # the sessions the killed workers held are quit from the ledger
+    wait_until(lambda: busy_slots(port) == 0, "no browser session of the run is open on the grid", timeout=10)
 
 
 def dockerd_pid() -> int | None:

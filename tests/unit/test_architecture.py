@@ -11,7 +11,20 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "farm"
-PURE = ("catalogue", "config", "errors", "labels", "matrix", "schedule", "history", "results", "failures", "runfolder", "report_files")
+PURE = (
+    "catalogue",
+    "config",
+    "errors",
+    "labels",
+    "matrix",
+    "schedule",
+    "history",
+    "results",
+    "failures",
+    "runfolder",
+    "report_files",
+    "watchdog",
+)
 FORBIDDEN = ("docker", "requests", "urllib3", "selenium", "proxy", "subprocess", "socket", "http", "allure", "xdist")
 
 
