@@ -49,69 +49,36 @@ def write_json_atomic(path: Path, data: Any) -> None:
         raise
 
 
+def _file(name: str, doc: str) -> property:
+    """A path inside the folder: each name of the contract is written once, here."""
+    return property(lambda self: self.path / name, doc=doc)
+
+
 @dataclass(frozen=True)
 class RunFolder:
     """One run's folder (reports/run-YYYYMMDD-HHMMSS or --results-dir)."""
 
     path: Path
 
-    @property
-    def matrix(self) -> Path:
-        """The collected cells (written by the collection pass)."""
-        return self.path / "matrix.json"
-
-    @property
-    def plan(self) -> Path:
-        """Expected durations and slots: what the dispatcher needs."""
-        return self.path / "plan.json"
-
-    @property
-    def cells(self) -> Path:
-        """One line per finished cell, as it finishes (drives the progress line)."""
-        return self.path / "cells.jsonl"
-
-    @property
-    def sessions(self) -> Path:
-        """Grid sessions opened, quit and lost, per worker: `farm test` ends what a killed worker left."""
-        return self.path / "sessions.jsonl"
-
-    @property
-    def dropped(self) -> Path:
-        """Cells the scheduler could not run (no slot left), with the reason."""
-        return self.path / "dropped.jsonl"
-
-    @property
-    def summary(self) -> Path:
-        return self.path / "summary.json"
-
-    @property
-    def junit(self) -> Path:
-        return self.path / "junit.xml"
-
-    @property
-    def pytest_log(self) -> Path:
-        return self.path / "pytest.log"
-
-    @property
-    def allure_results(self) -> Path:
-        return self.path / "allure-results"
-
-    @property
-    def screenshots(self) -> Path:
-        return self.path / "screenshots"
-
-    @property
-    def report(self) -> Path:
-        return self.path / "report"
-
-    @property
-    def pytest_cache(self) -> Path:
-        """pytest's cache for this run, so nothing is written beside the suite."""
-        return self.path / ".pytest_cache"
+    # what `farm test` and the plugin exchange while the run goes on
+    matrix = _file("matrix.json", "The collected cells (written by the collection pass).")
+    plan = _file("plan.json", "Expected durations and slots: what the dispatcher needs.")
+    cells = _file("cells.jsonl", "One line per finished cell, as it finishes (drives the progress line).")
+    sessions = _file("sessions.jsonl", "Grid sessions opened, quit and lost, per worker: `farm test` ends what a killed worker left.")
+    dropped = _file("dropped.jsonl", "Cells the scheduler could not run (no slot left), with the reason.")
 
     def started(self) -> bool:
         """Cells ran (or began to): the folder holds results worth keeping."""
         return self.cells.exists()
+
+    # what the run leaves for people and tools
+    summary = _file("summary.json", "The run's verdict per cell, counts and makespans.")
+    junit = _file("junit.xml", "pytest's JUnit XML.")
+    pytest_log = _file("pytest.log", "pytest's output.")
+    allure_results = _file("allure-results", "allure-pytest's results, and farm's side files for them.")
+    screenshots = _file("screenshots", "Failure screenshots.")
+    report = _file("report", "The run's own Allure report.")
+    pytest_cache = _file(".pytest_cache", "pytest's cache for this run, so nothing is written beside the suite.")
 
 
 @dataclass(frozen=True)
@@ -122,17 +89,9 @@ class ReportsFolder:
 
     path: Path
 
-    @property
-    def durations(self) -> Path:
-        return self.path / "history.json"
-
-    @property
-    def trend(self) -> Path:
-        return self.path / "allure-history"
-
-    @property
-    def report(self) -> Path:
-        return self.path / "report"
+    durations = _file("history.json", "Measured seconds per (test, browser): farm.history.")
+    trend = _file("allure-history", "Allure's trend data, carried from report to report.")
+    report = _file("report", "The combined report of `farm report`.")
 
     def new_run(self, stamp: str) -> RunFolder:
         """A run folder named after `stamp` that does not exist yet (`.2`, `.3`... on a clash)."""
