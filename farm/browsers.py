@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from selenium import webdriver
 from selenium.common.exceptions import SessionNotCreatedException
@@ -80,7 +81,16 @@ W3C_KEYS = frozenset(
     }
 )
 # Standard capabilities a local driver's options carry over to any browser.
-PORTABLE_KEYS = ("acceptInsecureCerts", "pageLoadStrategy", "unhandledPromptBehavior", "timeouts", "strictFileInteractability")
+PORTABLE_KEYS = (
+    "acceptInsecureCerts",
+    "pageLoadStrategy",
+    "unhandledPromptBehavior",
+    "timeouts",
+    "strictFileInteractability",
+    "webSocketUrl",
+)
+# Session capabilities holding a socket URL on the hub: the Grid writes its container address there.
+SOCKET_KEYS = ("webSocketUrl", "se:cdp", "se:bidi")
 LOCAL_ONLY_ARGS = ("--user-data-dir", "--remote-debugging-port", "--remote-debugging-pipe", "--profile-directory", "-profile", "--profile")
 HEADLESS_ARGS = ("--headless", "-headless")
 
@@ -190,6 +200,22 @@ def harden_capabilities(capabilities: dict[str, Any], route: LocalhostRoute | No
                 extra_args = [*OFFLINE_CHROMIUM_ARGS, *(route.chromium_args() if route and not own_proxy else [])]
                 args.extend(arg for arg in extra_args if arg not in args)
     return hardened
+
+
+def reachable_sockets(capabilities: dict[str, Any], grid_url: str) -> dict[str, str]:
+    """The session's BiDi and CDP URLs on the address the runner reaches the Grid at.
+
+    The hub answers with its own container address (ws://172.x.y.z:4444/session/ID/se/bidi), which
+    the runner cannot open; the same path on the Grid URL farm uses does work.
+    """
+    grid = urlsplit(grid_url)
+    scheme = "wss" if grid.scheme == "https" else "ws"
+    rewritten = {}
+    for key in SOCKET_KEYS:
+        value = capabilities.get(key)
+        if isinstance(value, str) and urlsplit(value).path.startswith(("/session/", f"{grid.path.rstrip('/')}/session/")):
+            rewritten[key] = urlunsplit(urlsplit(value)._replace(scheme=scheme, netloc=grid.netloc))
+    return rewritten
 
 
 # ------------------------------------------------------------------------------------------------

@@ -35,7 +35,14 @@ from selenium.webdriver.chromium.webdriver import ChromiumDriver
 from selenium.webdriver.firefox.webdriver import WebDriver as FirefoxDriver
 from selenium.webdriver.remote.webdriver import WebDriver as RemoteDriver
 
-from farm.browsers import LocalhostRoute, clean_capabilities, harden_capabilities, remote_driver, translate_options
+from farm.browsers import (
+    LocalhostRoute,
+    clean_capabilities,
+    harden_capabilities,
+    reachable_sockets,
+    remote_driver,
+    translate_options,
+)
 from farm.catalogue import farm_name_of
 from farm.grid import GridClient
 
@@ -139,6 +146,8 @@ class SessionWatch:
 
     # events ----------------------------------------------------------------------------------
     def opened(self, driver: RemoteDriver, expected: str | None) -> None:
+        if isinstance(getattr(driver, "caps", None), dict):
+            driver.caps.update(reachable_sockets(driver.caps, self.grid_url))  # BiDi and CDP from the runner
         caps = dict(getattr(driver, "caps", None) or {})
         session_id = str(driver.session_id)
         browser = farm_name_of(str(caps.get("browserName", "")))

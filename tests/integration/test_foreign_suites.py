@@ -128,3 +128,12 @@ def test_a_bad_pytest_argument_exits_2_with_pytests_message(farm_dir, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "unrecognized arguments: --no-such-pytest-option" in err
     assert [p for p in (farm_dir / "reports").iterdir() if p.name.startswith("run-")] == []
+
+
+def test_bidi_through_the_hub_on_every_browser(farm_dir):
+    """The Grid's webSocketUrl names the hub's container address; farm hands the suite one on the
+    Grid URL it uses, and BiDi commands work through it."""
+    code, summary = run_suite(farm_dir, "bidi", str(SUITES / "bidi"))
+    assert code == 0, summary
+    assert statuses(summary) == {("test_bidi_user_context_through_the_hub", b): "passed" for b in BROWSERS}
+    assert_truthful(summary)

@@ -10,6 +10,7 @@ from farm.browsers import (
     LocalhostRoute,
     clean_capabilities,
     harden_capabilities,
+    reachable_sockets,
     translate_options,
 )
 from farm.loopback_proxy import is_loopback_target
@@ -108,3 +109,16 @@ def test_loopback_targets():
         assert is_loopback_target(host), host
     for host in ("172.18.0.1", "farm-host", "example.com", "localhost.example.com", "10.0.0.1", ""):
         assert not is_loopback_target(host), host
+
+
+def test_bidi_and_cdp_urls_move_to_the_grid_address_the_runner_uses():
+    caps = {
+        "webSocketUrl": "ws://172.18.0.2:4444/session/abc/se/bidi",
+        "se:cdp": "ws://172.18.0.2:4444/session/abc/se/cdp",
+        "browserName": "chrome",
+    }
+    assert reachable_sockets(caps, "http://127.0.0.1:45123") == {
+        "webSocketUrl": "ws://127.0.0.1:45123/session/abc/se/bidi",
+        "se:cdp": "ws://127.0.0.1:45123/session/abc/se/cdp",
+    }
+    assert reachable_sockets({"webSocketUrl": True}, "http://127.0.0.1:4444") == {}  # asked for, not granted
