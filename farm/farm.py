@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from farm import labels
+from farm.catalogue import APP_HOST_ALIAS, HUB_ALIAS
 from farm.config import FarmConfig
 from farm.engine import ContainerSpec, Engine, FarmContainer
 from farm.errors import EngineError, FarmError, GridError, NodeStartupError, PortInUseError
@@ -21,8 +22,6 @@ from farm.grid import GridClient, GridStatus
 from farm.images import ImageChoice, choose_images
 from farm.progress import Progress
 
-HUB_ALIAS = "selenium-hub"
-APP_HOST_ALIAS = "farm-host"
 EVENT_BUS_PORTS = {"SE_EVENT_BUS_PUBLISH_PORT": "4442", "SE_EVENT_BUS_SUBSCRIBE_PORT": "4443"}
 # Offline resolvers: fail a lookup of an outside name in about a second instead of 20 s, while
 # Docker's embedded DNS still answers the farm's own names (see the README, "Offline farms").

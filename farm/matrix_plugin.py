@@ -35,7 +35,7 @@ from selenium import webdriver
 from selenium.common.exceptions import SessionNotCreatedException
 
 from farm.browsers import LocalhostRoute, NoSlotLeft, is_refused, open_session
-from farm.catalogue import parse_browsers
+from farm.catalogue import APP_HOST_ALIAS, parse_browsers
 from farm.dispatch import IDLE_NAME, LongestFirstScheduling, is_idle_nodeid
 from farm.failures import classify, is_session_lost, marker
 from farm.grid import GridClient
@@ -171,7 +171,8 @@ class MatrixPlugin:
             return
         url = self.base_url or str(getattr(config.option, "base_url", "") or "")
         host = urlsplit(url).hostname or ""
-        if not url or host in ("localhost", "127.0.0.1", "::1") or (self.route is not None and host in self.route.direct):
+        farms_own = {APP_HOST_ALIAS, "localhost", "127.0.0.1", "::1", os.environ.get("FARM_APP_HOST", "")} - {""}
+        if not url or host in farms_own:
             config.option.sensitive_url = NEVER_MATCHES
 
     @staticmethod
@@ -241,6 +242,7 @@ class MatrixPlugin:
         return None
 
     # workers (controller side) ---------------------------------------------------------------
+    @pytest.hookimpl(optionalhook=True)  # xdist's: absent with -p no:xdist
     def pytest_configure_node(self, node: Any) -> None:
         """Each new worker (also one replacing a crashed worker) serves the browser shortest of workers."""
         if self.plan is None:
@@ -249,12 +251,14 @@ class MatrixPlugin:
         self.assigned[node] = browser
         node.workerinput["farm_browser"] = browser
 
+    @pytest.hookimpl(optionalhook=True)  # xdist's: absent with -p no:xdist
     def pytest_testnodedown(self, node: Any, error: object) -> None:
         """A crashed worker's browser goes to its replacement; one that finished keeps its place, so a
         replacement for another browser's crash is never given a browser whose work is done."""
         if error:
             self.assigned.pop(node, None)
 
+    @pytest.hookimpl(optionalhook=True)  # xdist's: absent with -p no:xdist
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> LongestFirstScheduling | None:
         if self.plan is None or self.run is None:
             return None
@@ -294,7 +298,7 @@ class MatrixPlugin:
                     path.unlink()
 
     # timeouts --------------------------------------------------------------------------------
-    @pytest.hookimpl(tryfirst=True)
+    @pytest.hookimpl(tryfirst=True, optionalhook=True)  # pytest-timeout's
     def pytest_timeout_set_timer(self, item: pytest.Item, settings: Any) -> bool | None:
         """pytest-timeout's signal timer, raising CellTimeout: a hang is graded by its type, not its words."""
         if settings.method != "signal" or threading.current_thread() is not threading.main_thread():

@@ -21,10 +21,10 @@ from typing import Any, ClassVar
 from farm import farm as farm_api
 from farm import history as history_store
 from farm.appserver import serve
+from farm.catalogue import APP_HOST_ALIAS
 from farm.config import FarmConfig
 from farm.errors import ExitCode, GridError, UsageError
 from farm.failures import RERUN_PATTERN
-from farm.farm import APP_HOST_ALIAS
 from farm.grid import GridClient
 from farm.launch import base_command, collect, run_pytest
 from farm.loopback_proxy import loopback_proxy
