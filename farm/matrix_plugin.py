@@ -123,6 +123,7 @@ class MatrixPlugin:
         self.worker_browser: str | None = workerinput.get("farm_browser")
         self.current_browser: str | None = self.worker_browser
         self.assigned: dict[Any, str] = {}  # controller: worker node -> browser
+        self.collected_order: dict[str, int] = {}
         os.environ["FARM_GRID_URL"] = self.grid_url
         os.environ["FARM_BASE_URL"] = self.base_url
         if self.worker_browser:
@@ -206,9 +207,18 @@ class MatrixPlugin:
         if "browser_name" in metafunc.fixturenames:
             metafunc.parametrize("browser_name", self.browsers, ids=list(self.browsers), indirect=True)
 
+    @pytest.hookimpl(tryfirst=True, specname="pytest_collection_modifyitems")
+    def remember_collection_order(self, items: list[pytest.Item]) -> None:
+        """`browser_name` is a session-scoped parameter, so pytest regroups the tests by browser (all
+        chrome cells, then all firefox). Under xdist that would hand every worker one browser's cells
+        first and leave the other browser's slots idle: the order they were collected in is kept."""
+        self.collected_order = {item.nodeid: index for index, item in enumerate(items)}
+
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
         """Last, after -k/-m: keep the plan's cells (a shard), label them, append the idle sentinel."""
+        if getattr(config.option, "numprocesses", None) or self.worker_id:
+            items.sort(key=lambda item: self.collected_order.get(item.nodeid, len(self.collected_order)))
         if self.plan is not None:
             dropped = [item for item in items if item.nodeid not in self.plan.cells]
             if dropped:
