@@ -30,6 +30,16 @@ def wait_until(condition: Callable[[], T], what: str, timeout: float = 30, inter
         time.sleep(interval)
 
 
+def statuses(summary: dict) -> dict[tuple[str, str], str]:
+    """(test name, browser) -> status, from a run's summary.json."""
+    return {(c["test_id"].split("::")[-1], c["browser"]): c["status"] for c in summary["cells"]}
+
+
+def assert_statuses(summary: dict, expected: dict[str, str], browsers: tuple[str, ...] = ("chrome", "firefox")) -> None:
+    """Exactly these statuses, on every browser: nothing more, nothing less."""
+    assert statuses(summary) == {(test, browser): status for test, status in expected.items() for browser in browsers}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

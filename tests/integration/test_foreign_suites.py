@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from farm.cli import main
-from tests.conftest import module_farm
+from tests.conftest import assert_statuses, module_farm, statuses
 
 pytestmark = pytest.mark.integration
 NAME = "farm-it-foreign"
@@ -33,10 +33,6 @@ def run_suite(farm_dir: Path, name: str, suite: str, *pytest_args: str) -> tuple
     return code, json.loads((results / "summary.json").read_text())
 
 
-def statuses(summary: dict) -> dict[tuple[str, str], str]:
-    return {(c["test_id"].split("::")[-1], c["browser"]): c["status"] for c in summary["cells"]}
-
-
 def assert_truthful(summary: dict) -> None:
     """Every cell that used a browser used its own label's browser, and failures carry a screenshot."""
     for cell in summary["cells"]:
@@ -58,14 +54,16 @@ def session_suite(farm_dir):
 
 def test_session_scoped_headed_suite_runs_unchanged(session_suite):
     code, summary = session_suite
-    expected = {
-        "test_title": "passed",
-        "test_buy": "passed",
-        "test_headed_window": "passed",
-        "test_cart_is_empty_fails_on_purpose": "failed",
-    }
     assert code == 1
-    assert statuses(summary) == {(test, browser): status for test, status in expected.items() for browser in BROWSERS}
+    assert_statuses(
+        summary,
+        {
+            "test_title": "passed",
+            "test_buy": "passed",
+            "test_headed_window": "passed",
+            "test_cart_is_empty_fails_on_purpose": "failed",
+        },
+    )
     assert_truthful(summary)
 
 
@@ -85,14 +83,16 @@ def test_one_browser_per_worker_keeps_one_session_per_worker(session_suite):
 def test_module_scoped_suite_reading_its_own_variable(farm_dir, monkeypatch):
     monkeypatch.setenv("BROWSER", "firefox")  # the suite's own variable: farm must win over it
     code, summary = run_suite(farm_dir, "module", str(SUITES / "foreign_module"))
-    expected = {
-        "test_catalog_title": "passed",
-        "test_catalog_buy": "passed",
-        "test_checkout_starts_empty": "passed",
-        "test_checkout_errors_on_purpose": "broken",
-    }
     assert code == 1
-    assert statuses(summary) == {(test, browser): status for test, status in expected.items() for browser in BROWSERS}
+    assert_statuses(
+        summary,
+        {
+            "test_catalog_title": "passed",
+            "test_catalog_buy": "passed",
+            "test_checkout_starts_empty": "passed",
+            "test_checkout_errors_on_purpose": "broken",
+        },
+    )
     broken = [c for c in summary["cells"] if c["status"] == "broken"]
     assert {c["failure_kind"] for c in broken} == {"test"}  # NoSuchElementException: the test's, not the grid's
     assert_truthful(summary)
@@ -102,7 +102,7 @@ def test_local_webdriver_chrome_becomes_each_cells_browser(farm_dir):
     code, summary = run_suite(farm_dir, "local", str(SUITES / "local_chrome"))
     expected = {"test_local_chrome_page": "passed", "test_local_chrome_fails_on_purpose": "failed"}
     assert code == 1
-    assert statuses(summary) == {(test, browser): status for test, status in expected.items() for browser in BROWSERS}
+    assert_statuses(summary, expected)
     assert_truthful(summary)
     log = (farm_dir / "reports" / "local" / "pytest.log").read_text()
     # what did not carry over is said: the laptop's profile path, and Chrome's prefs on Firefox

@@ -16,7 +16,7 @@ import requests
 from farm.appserver import serve
 from farm.cli import main
 from farm.loopback_proxy import loopback_proxy
-from tests.conftest import module_farm
+from tests.conftest import assert_statuses, module_farm
 
 pytestmark = pytest.mark.integration
 NAME = "farm-it-localhost"
@@ -55,8 +55,7 @@ def test_pytest_selenium_live_server_suite_runs_unchanged(live_run):
         "test_title_fails_on_purpose": "failed",
     }
     assert code == 1
-    statuses = {(c["test_id"].split("::")[-1], c["browser"]): c["status"] for c in summary["cells"]}
-    assert statuses == {(test, browser): status for test, status in expected.items() for browser in BROWSERS}
+    assert_statuses(summary, expected)
     for cell in summary["cells"]:
         assert {s["browser"] for s in cell["sessions"]} == {cell["browser"]}, cell  # identity of every cell
         if cell["status"] == "failed":
