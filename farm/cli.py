@@ -160,6 +160,7 @@ def status(as_json: bool, grid_url: str | None, name: str | None) -> int:
 @click.option("--base-url", default=None, help="Use this running application instead of serving the suite's app/.")
 @click.option("--app-dir", default=None, help="Serve this folder as the application under test.")
 @click.option("--no-report", is_flag=True, help="Do not generate the Allure report at the end.")
+@click.option("--failed-first", is_flag=True, help="Run the cells that failed in the previous run first, then longest first.")
 @name_option
 @click.pass_obj
 def test_command(
@@ -176,6 +177,7 @@ def test_command(
     base_url: str | None,
     app_dir: str | None,
     no_report: bool,
+    failed_first: bool,
     name: str | None,
 ) -> int:
     """Run every selected test on every selected browser, longest expected first."""

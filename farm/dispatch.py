@@ -129,10 +129,6 @@ class LongestFirstScheduling:
         assert self.collection is not None
         return str(self.plan.cells[self.collection[index]]["browser"])
 
-    def expected(self, index: int) -> float:
-        assert self.collection is not None
-        return float(self.plan.cells[self.collection[index]]["expected"])
-
     def mark_test_complete(self, node: Any, item_index: int, duration: float = 0) -> None:
         self.node2pending[node].remove(item_index)
         if item_index == self.idle_index:
@@ -149,9 +145,15 @@ class LongestFirstScheduling:
     def remove_pending_tests_from_node(self, node: Any, indices: Sequence[int]) -> None:
         raise NotImplementedError("the farm scheduler never steals: a worker holds at most one cell")
 
+    def order(self, index: int) -> tuple[bool, float, str]:
+        """The plan's order: --failed-first cells first, then longest expected first."""
+        assert self.collection is not None
+        cell = self.plan.cells[self.collection[index]]
+        return (not cell.get("first", False), -float(cell["expected"]), self.collection[index])
+
     def _enqueue(self, index: int) -> None:
         self.pending.append(index)
-        self.pending.sort(key=lambda i: (-self.expected(i), self.collection[i] if self.collection else ""))
+        self.pending.sort(key=self.order)
 
     # slots -----------------------------------------------------------------------------------
     def in_use(self, browser: str) -> int:
@@ -181,7 +183,7 @@ class LongestFirstScheduling:
                 if nodeid not in self.plan.cells:
                     raise RuntimeError(f"collected {nodeid} is not in the run's plan")
                 self.pending.append(index)
-        self.pending.sort(key=lambda i: (-self.expected(i), collection[i]))
+        self.pending.sort(key=self.order)
 
     def refresh_limits(self, force: bool = False) -> None:
         """Take the Grid's current slots per browser (rate-limited); keep the last known on no answer."""

@@ -6,13 +6,12 @@ A corrupt or foreign file is not fatal: the run warns and falls back to estimate
 
 from __future__ import annotations
 
-import json
-import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 from farm.results import CellResult
-from farm.runfolder import write_json_atomic
+from farm.runfolder import load_store, write_json_atomic
 from farm.schedule import Key
 
 FORMAT = "farm-history/1"
@@ -24,16 +23,10 @@ class HistoryWarning(UserWarning):
 
 
 def load(path: Path) -> dict[Key, float]:
-    if not path.exists():
-        return {}
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        if raw.get("format") != FORMAT:
-            raise ValueError(f"format is {raw.get('format')!r}, expected {FORMAT!r}")
+    def parse(raw: dict[str, Any]) -> dict[Key, float]:
         return {(str(e["test"]), str(e["browser"])): float(e["seconds"]) for e in raw["durations"] if float(e["seconds"]) >= 0}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        warnings.warn(f"ignoring duration history {path}: {exc}; using estimates this run", HistoryWarning, stacklevel=2)
-        return {}
+
+    return load_store(path, FORMAT, parse, HistoryWarning, "using estimates this run") or {}
 
 
 def merge(old: Mapping[Key, float], measured: Mapping[Key, float], present_tests: Iterable[str]) -> dict[Key, float]:

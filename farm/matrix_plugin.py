@@ -40,6 +40,7 @@ from farm.dispatch import IDLE_NAME, LongestFirstScheduling, is_idle_nodeid
 from farm.failures import classify, is_session_lost, marker
 from farm.grid import GridClient
 from farm.matrix import Cell, cell_from
+from farm.report_files import CELL_LABEL
 from farm.results import CellState
 from farm.runfolder import RunFolder, append_line
 from farm.schedule import Plan
@@ -230,6 +231,7 @@ class MatrixPlugin:
             browser = cell_of(item).browser
             item.add_marker(pytest.mark.allure_label(browser, label_type="browser"))
             item.add_marker(pytest.mark.allure_label(browser, label_type="parentSuite"))
+            item.add_marker(pytest.mark.allure_label(item.nodeid, label_type=CELL_LABEL))
         if self.plan is not None:
             items.append(IdleItem.from_parent(session, name=IDLE_NAME))
 

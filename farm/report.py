@@ -29,6 +29,7 @@ from farm.report_files import (
     environment_for_run,
     executor_from_env,
     executors_as_environment,
+    flag_flaky,
     from_properties,
     merge_environments,
     not_run_results,
@@ -86,6 +87,20 @@ def write_run_files(results: Path, summary: Mapping[str, Any], grid: Mapping[str
     (results / "categories.json").write_text(json.dumps(CATEGORIES, indent=1), encoding="utf-8")
     for result in not_run_results(summary.get("not_run_cells", []), int(time.time() * 1000)):
         (results / f"{result['uuid']}-result.json").write_text(json.dumps(result), encoding="utf-8")
+    if summary.get("flaky"):
+        mark_flaky(results, set(summary["flaky"]))
+
+
+def mark_flaky(results: Path, flaky: set[str]) -> None:
+    """Set Allure's flaky flag on the final attempt of each flaky cell, in place."""
+    loaded = {}
+    for path in results.glob("*-result.json"):
+        with contextlib.suppress(OSError, ValueError):
+            loaded[path] = json.loads(path.read_text(encoding="utf-8"))
+    flagged = {id(result) for result in flag_flaky(list(loaded.values()), flaky)}
+    for path, result in loaded.items():
+        if id(result) in flagged:
+            path.write_text(json.dumps(result), encoding="utf-8")
 
 
 def _job_name(results: Path, taken: set[str]) -> str:

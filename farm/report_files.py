@@ -16,16 +16,32 @@ from typing import Any
 from farm.failures import category_regex
 
 CATEGORIES: list[dict[str, Any]] = [
-    # The class farm gave each failure (farm.failures: by exception type and phase) is written into
-    # the result's trace as a marker; the categories match that marker, never words of a stack trace,
-    # so they agree with summary.json and the terminal on every cell.
+    # A failure of a (test, browser) that flips between runs is flaky first (farm.flakiness), not a
+    # plain regression. The class farm gave each failure (farm.failures: by exception type and phase)
+    # is written into the result's trace as a marker; the categories match that marker, never words
+    # of a stack trace, so they agree with summary.json and the terminal on every cell.
+    {"name": "Flaky tests", "matchedStatuses": ["failed", "broken"], "flaky": True},
     {"name": "Infrastructure", "matchedStatuses": ["broken"], "traceRegex": category_regex("infrastructure")},
     {"name": "Wrong browser", "matchedStatuses": ["broken"], "traceRegex": category_regex("identity")},
     {"name": "Product failures", "matchedStatuses": ["failed"], "traceRegex": category_regex("product")},
     {"name": "Test errors", "matchedStatuses": ["broken"], "traceRegex": category_regex("test")},
-    {"name": "Flaky tests", "matchedStatuses": ["passed", "failed", "broken"], "flaky": True},
     {"name": "Not run", "matchedStatuses": ["unknown"]},
 ]
+
+
+CELL_LABEL = "farm-cell"  # every result of a cell carries its node id here (farm's plugin adds it)
+
+
+def flag_flaky(results: list[dict[str, Any]], flaky: set[str]) -> list[dict[str, Any]]:
+    """The final attempt of each flaky cell with Allure's flaky flag set; returns those results."""
+    latest: dict[str, dict[str, Any]] = {}
+    for result in results:
+        cell = next((label["value"] for label in result.get("labels", []) if label.get("name") == CELL_LABEL), None)
+        if cell in flaky and result.get("stop", 0) >= latest.get(cell, {}).get("stop", -1):
+            latest[cell] = result
+    for result in latest.values():
+        result["statusDetails"] = {**(result.get("statusDetails") or {}), "flaky": True}
+    return list(latest.values())
 
 
 def not_run_results(not_run: Sequence[Mapping[str, str]], now_ms: int) -> list[dict[str, Any]]:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from farm import farm as farm_api
+from farm import flakiness
 from farm import history as history_store
 from farm.appserver import serve
 from farm.catalogue import APP_HOST_ALIAS
@@ -26,7 +27,7 @@ from farm.config import FarmConfig
 from farm.errors import ExitCode, GridError, UsageError
 from farm.failures import RERUN_PATTERN
 from farm.grid import GridClient
-from farm.launch import base_command, collect, run_pytest
+from farm.launch import Launched, base_command, collect, run_pytest
 from farm.loopback_proxy import loopback_proxy
 from farm.matrix import Cell
 from farm.progress import Progress
@@ -52,9 +53,20 @@ class TestOptions:
     base_url: str | None = None
     app_dir: str | None = None
     pytest_args: list[str] = field(default_factory=list)  # after `--`: to pytest unchanged
+    failed_first: bool = False  # cells that failed in the previous run go first
 
     # `farm test` flags that map onto these fields one to one
-    FLAGS: ClassVar[tuple[str, ...]] = ("keyword", "markexpr", "grid_url", "results_dir", "reruns", "timeout", "base_url", "app_dir")
+    FLAGS: ClassVar[tuple[str, ...]] = (
+        "keyword",
+        "markexpr",
+        "grid_url",
+        "results_dir",
+        "reruns",
+        "timeout",
+        "base_url",
+        "app_dir",
+        "failed_first",
+    )
 
 
 @dataclass
@@ -186,7 +198,7 @@ def run_matrix(config: FarmConfig, options: TestOptions, progress: Progress) -> 
     client = GridClient(options.grid_url or config.grid_url)
     slots = check_capacity(client, config.browsers)
     run = RunFolder(new_results_dir(config, options.results_dir))
-    history_path = ReportsFolder(Path(config.reports_dir)).durations
+    reports = ReportsFolder(Path(config.reports_dir))
     try:
         with application(config, options, own_grid) as app:
             command = [
@@ -196,11 +208,13 @@ def run_matrix(config: FarmConfig, options: TestOptions, progress: Progress) -> 
             ]
             progress("collecting the matrix")
             cells = collect(command, run)
-            history = history_store.load(history_path)
+            history = history_store.load(reports.durations)
             expected = expected_durations(cells, history)
             if options.shard:
                 cells = shard(cells, expected, *options.shard)
-            plan = Plan.build(cells, expected, slots, estimated=not any(key[0] in {c.test_id for c in cells} for key in history))
+            first = failed_before(cells, reports) if options.failed_first else frozenset()
+            estimated = not any(key[0] in {c.test_id for c in cells} for key in history)
+            plan = Plan.build(cells, expected, slots, estimated=estimated, first=first)
             plan.dump(run.plan)
             workers = sum(plan.slots.values())
             started = time.monotonic()
@@ -221,18 +235,15 @@ def run_matrix(config: FarmConfig, options: TestOptions, progress: Progress) -> 
         if not run.started():  # nothing ran: leave no half-made folder
             shutil.rmtree(run.path, ignore_errors=True)
         raise
-    return finish_run(
-        run,
-        client,
-        cells,
-        slots,
-        plan,
-        launched.exit_code,
-        launched.stopped,
-        launched.queue_wait,
-        served_base_url,
-        None if options.shard else history_path,
-    )
+    # Shards of one pipeline must split one snapshot of the history the same way, so a shard never
+    # rewrites it; `farm report` over all shards learns their durations afterwards.
+    return finish_run(run, client, cells, slots, plan, launched, served_base_url, reports, learn=not options.shard)
+
+
+def failed_before(cells: list[Cell], reports: ReportsFolder) -> frozenset[str]:
+    """--failed-first: the cells whose (test, browser) failed or broke in the previous run."""
+    failed = flakiness.failed_last_time(flakiness.load(reports.outcomes))
+    return frozenset(c.nodeid for c in cells if (c.test_id, c.browser) in failed)
 
 
 def finish_run(
@@ -241,13 +252,14 @@ def finish_run(
     cells: list[Cell],
     slots: dict[str, int],
     plan: Plan,
-    pytest_exit: int,
-    stopped: str,
-    queue_wait: float,
+    launched: Launched,
     base_url: str,
-    history_path: Path | None,
+    reports: ReportsFolder,
+    learn: bool,
 ) -> RunOutcome:
-    """Sessions a killed worker left, the summary, Allure's side files and the history."""
+    """Sessions a killed worker left, the summary with flaky marks, Allure's side files, and what the
+    history learns (durations, verdicts)."""
+    pytest_exit, stopped, queue_wait = launched.exit_code, launched.stopped, launched.queue_wait
     quit_leftover_sessions(client, run.sessions)
     results = _complete(read_cells(run.cells), cells)
     try:
@@ -258,13 +270,14 @@ def finish_run(
     summary = summarize(results, cells, slots, plan.predicted_makespan, read_dropped(run.dropped), stopped)
     summary["makespan"]["estimated"] = plan.estimated
     summary.update(pytest_exit=pytest_exit, stopped=stopped, base_url=base_url, grid=grid, queue_wait=queue_wait)
+    outcomes = flakiness.record(flakiness.load(reports.outcomes), results)
+    summary["flaky"] = flakiness.mark(summary["cells"], outcomes)
     write_json_atomic(run.summary, summary)
     write_run_files(run.allure_results, summary, summary["grid"], base_url)
-    if history_path is not None:
-        # Shards of one pipeline must split one snapshot of the history the same way, so a shard
-        # never rewrites it; `farm report` over all shards learns their durations afterwards.
-        learned = history_store.merge(history_store.load(history_path), history_store.learnable(results), {c.test_id for c in cells})
-        history_store.save(history_path, learned)
+    if learn:
+        learned = history_store.merge(history_store.load(reports.durations), history_store.learnable(results), {c.test_id for c in cells})
+        history_store.save(reports.durations, learned)
+        flakiness.save(reports.outcomes, outcomes)
     exit_code = exit_code_of(summary, pytest_exit, stopped)
     return RunOutcome(run.path, summary, results, exit_code, hurried=stopped == HURRIED)
 

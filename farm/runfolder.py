@@ -11,10 +11,13 @@ import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 RUN_PREFIX = "run-"
 
@@ -34,6 +37,21 @@ def read_lines(path: Path) -> Iterator[dict[str, Any]]:
             record = json.loads(line)
             if isinstance(record, dict):
                 yield record
+
+
+def load_store(path: Path, fmt: str, parse: Callable[[dict[str, Any]], T], warning: type[Warning], fallback: str) -> T | None:
+    """A farm store file (`{"format": fmt, ...}`) parsed by `parse`; None when absent, or when corrupt
+    or foreign, with a warning that says what happens instead (`fallback`): never fatal."""
+    if not path.exists():
+        return None
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        if raw.get("format") != fmt:
+            raise ValueError(f"format is {raw.get('format')!r}, expected {fmt!r}")
+        return parse(raw)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        warnings.warn(f"ignoring {path}: {exc}; {fallback}", warning, stacklevel=3)
+        return None
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -90,6 +108,7 @@ class ReportsFolder:
     path: Path
 
     durations = _file("history.json", "Measured seconds per (test, browser): farm.history.")
+    outcomes = _file("outcomes.json", "Verdicts of the last runs per (test, browser): farm.flakiness.")
     trend = _file("allure-history", "Allure's trend data, carried from report to report.")
     report = _file("report", "The combined report of `farm report`.")
 

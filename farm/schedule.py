@@ -71,9 +71,10 @@ def expected_durations(cells: Iterable[Cell], history: Mapping[Key, float]) -> d
     return expected
 
 
-def longest_first(cells: Iterable[Cell], expected: Mapping[str, float]) -> list[Cell]:
-    """Dispatch order: longest expected first; ties by node id so the order is reproducible."""
-    return sorted(cells, key=lambda c: (-expected[c.nodeid], c.nodeid))
+def longest_first(cells: Iterable[Cell], expected: Mapping[str, float], first: frozenset[str] = frozenset()) -> list[Cell]:
+    """Dispatch order: the `first` cells (--failed-first), then longest expected first; ties by node
+    id so the order is reproducible."""
+    return sorted(cells, key=lambda c: (c.nodeid not in first, -expected[c.nodeid], c.nodeid))
 
 
 @dataclass
@@ -84,11 +85,13 @@ class Timeline:
     slots: dict[tuple[str, int], list[tuple[float, float, str]]] = field(default_factory=dict)
 
 
-def simulate(cells: Iterable[Cell], expected: Mapping[str, float], slots: Mapping[str, int]) -> Timeline:
-    """List scheduling in longest-first order, each cell to the first free slot of its browser."""
+def simulate(
+    cells: Iterable[Cell], expected: Mapping[str, float], slots: Mapping[str, int], first: frozenset[str] = frozenset()
+) -> Timeline:
+    """List scheduling in dispatch order, each cell to the first free slot of its browser."""
     timeline = Timeline()
     by_browser: dict[str, list[Cell]] = defaultdict(list)
-    for cell in longest_first(cells, expected):
+    for cell in longest_first(cells, expected, first):
         by_browser[cell.browser].append(cell)
     for browser, queue in by_browser.items():
         free = [(0.0, i) for i in range(max(1, slots.get(browser, 1)))]
@@ -141,11 +144,22 @@ class Plan:
     estimated: bool = False  # no history for this suite: every duration is DEFAULT_ESTIMATE
 
     @classmethod
-    def build(cls, cells: list[Cell], expected: Mapping[str, float], slots: Mapping[str, int], estimated: bool = False) -> Plan:
-        timeline = simulate(cells, expected, slots)
+    def build(
+        cls,
+        cells: list[Cell],
+        expected: Mapping[str, float],
+        slots: Mapping[str, int],
+        estimated: bool = False,
+        first: frozenset[str] = frozenset(),
+    ) -> Plan:
+        """`first`: node ids dispatched before all others (--failed-first), longest first among them."""
+        timeline = simulate(cells, expected, slots, first)
         return cls(
             slots=dict(slots),
-            cells={c.nodeid: {"browser": c.browser, "test_id": c.test_id, "expected": round(expected[c.nodeid], 3)} for c in cells},
+            cells={
+                c.nodeid: {"browser": c.browser, "test_id": c.test_id, "expected": round(expected[c.nodeid], 3), "first": c.nodeid in first}
+                for c in cells
+            },
             predicted_makespan=timeline.makespan,
             estimated=estimated,
         )

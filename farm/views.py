@@ -59,12 +59,14 @@ def matrix_table(outcome: RunOutcome) -> Table:
     by_test: dict[str, dict[str, Any]] = {}
     for result in outcome.results:
         by_test.setdefault(result.test_id, {})[result.browser] = result
+    flaky = {c["nodeid"]: c.get("pass_rate") for c in outcome.summary["cells"] if c.get("flaky")}
     for test_id in sorted(by_test):
         cells = []
         for browser in browsers:
             r = by_test[test_id].get(browser)
             kind = f" ({KIND_NAMES[r.failure_kind]})" if r and r.status == "broken" and r.failure_kind in KIND_NAMES else ""
-            cells.append(f"[{STATUS_COLOURS[r.status]}]{r.status}{kind}[/] {r.duration:.1f}s" if r else "-")
+            kind += f" [magenta]flaky, {flaky[r.nodeid]:.0%} passed[/]" if r and r.nodeid in flaky else ""
+            cells.append(f"[{STATUS_COLOURS[r.status]}]{r.status}[/]{kind} {r.duration:.1f}s" if r else "-")
         table.add_row(test_id, *cells)
     return table
 

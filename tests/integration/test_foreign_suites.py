@@ -137,3 +137,29 @@ def test_bidi_through_the_hub_on_every_browser(farm_dir):
     assert code == 0, summary
     assert statuses(summary) == {("test_bidi_user_context_through_the_hub", b): "passed" for b in BROWSERS}
     assert_truthful(summary)
+
+
+def test_a_test_that_passes_fails_passes_is_marked_flaky_without_changing_exit_statuses(farm_dir, monkeypatch):
+    codes, summaries = [], []
+    for run in ("1", "2", "3"):
+        monkeypatch.setenv("FLIPS_RUN", run)
+        extra = ["--failed-first"] if run == "3" else []
+        results = farm_dir / "reports" / f"flips-{run}"
+        with pytest.MonkeyPatch.context() as mp:
+            mp.chdir(farm_dir)
+            codes.append(
+                main(["test", str(SUITES / "flips"), "--browsers", "chrome", "--results-dir", str(results), "--no-report", *extra])
+            )
+        summaries.append(json.loads((results / "summary.json").read_text()))
+    assert codes == [0, 1, 0]  # flaky marks never change the exit status
+    last = {c["test_id"].split("::")[-1]: c for c in summaries[-1]["cells"]}
+    assert last["test_flips"]["flaky"] and last["test_flips"]["pass_rate"] == pytest.approx(0.667)
+    assert not last["test_steady"]["flaky"] and last["test_steady"]["pass_rate"] == 1.0
+    assert summaries[-1]["flaky"] == [last["test_flips"]["nodeid"]] and summaries[1]["flaky"] == [last["test_flips"]["nodeid"]]
+    # in Allure: the flaky flag on the final attempt of that cell
+    allure = [json.loads(p.read_text()) for p in (farm_dir / "reports" / "flips-3" / "allure-results").glob("*-result.json")]
+    flags = {r["name"]: (r.get("statusDetails") or {}).get("flaky", False) for r in allure}
+    assert flags == {"test_flips[chrome]": True, "test_steady[chrome]": False}
+    # --failed-first: the cell that failed in run 2 was planned first in run 3
+    plan = json.loads((farm_dir / "reports" / "flips-3" / "plan.json").read_text())
+    assert {n.split("::")[-1]: c["first"] for n, c in plan["cells"].items()} == {"test_flips[chrome]": True, "test_steady[chrome]": False}

@@ -24,6 +24,7 @@ PURE = (
     "runfolder",
     "report_files",
     "watchdog",
+    "flakiness",
 )
 FORBIDDEN = ("docker", "requests", "urllib3", "selenium", "proxy", "subprocess", "socket", "http", "allure", "xdist")
 

@@ -105,5 +105,5 @@ def test_plan_round_trips(tmp_path):
     plan = Plan.build(cells, expected, {"chrome": 1, "firefox": 1})
     plan.dump(tmp_path / "plan.json")
     again = Plan.load(tmp_path / "plan.json")
-    assert again.cells["a[firefox]"] == {"browser": "firefox", "test_id": "a", "expected": 2.0}
+    assert again.cells["a[firefox]"] == {"browser": "firefox", "test_id": "a", "expected": 2.0, "first": False}
     assert again.predicted_makespan == 3.0
