@@ -174,7 +174,7 @@ def test_report_in_a_real_browser_shows_totals_per_browser_and_the_failure_scree
         wait.until(lambda d: d.execute_script("return arguments[0].naturalWidth", image[0]) > 100)
         driver.get(f"http://127.0.0.1:{port}/index.html")
         wait.until(lambda d: "test cases" in d.find_element(By.TAG_NAME, "body").text)
-        time.sleep(1)
+        time.sleep(1)  # the overview's charts animate in: let them settle before the screenshot
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         driver.save_screenshot(str(ARTIFACTS / "report-overview.png"))
     assert (ARTIFACTS / "report-overview.png").read_bytes()[:4] == b"\x89PNG"

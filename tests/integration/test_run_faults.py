@@ -90,7 +90,7 @@ def test_signal_stops_the_run_and_quits_its_sessions(farm_dir, sig, code, reason
     results = directory / f"run-{reason}"
     proc = start_run(directory, results)
     wait_for_busy_slots(port, 2)
-    time.sleep(1)
+    time.sleep(1)  # the cells are inside their hang: the signal comes mid-cell, not while a session starts
     sent = time.monotonic()
     proc.send_signal(sig)
     output, _ = proc.communicate(timeout=90)
