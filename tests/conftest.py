@@ -30,6 +30,13 @@ def wait_until(condition: Callable[[], T], what: str, timeout: float = 30, inter
         time.sleep(interval)
 
 
+BROWSERS = ("chrome", "firefox")
+
+
+def is_png(path: str | Path) -> bool:
+    return Path(path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def statuses(summary: dict) -> dict[tuple[str, str], str]:
     """(test name, browser) -> status, from a run's summary.json."""
     return {(c["test_id"].split("::")[-1], c["browser"]): c["status"] for c in summary["cells"]}
@@ -97,3 +104,14 @@ def module_farm(tmp_path_factory: pytest.TempPathFactory, name: str):
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(directory)
         main(["down"])
+
+
+def module_farm_dir(name: str):
+    """A module's `farm_dir` fixture: a real farm of its own (`name`), removed after the module."""
+
+    @pytest.fixture(scope="module")
+    def farm_dir(tmp_path_factory: pytest.TempPathFactory):
+        for directory, _port in module_farm(tmp_path_factory, name):
+            yield directory
+
+    return farm_dir

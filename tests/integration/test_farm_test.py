@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from farm.cli import main
-from tests.conftest import free_port, module_farm
+from tests.conftest import free_port, is_png, module_farm_dir
 
 pytestmark = pytest.mark.integration
 NAME = "farm-it-test"
@@ -23,10 +23,7 @@ EXPECTED = {
 }
 
 
-@pytest.fixture(scope="module")
-def farm_dir(tmp_path_factory):
-    for directory, _port in module_farm(tmp_path_factory, NAME):
-        yield directory
+farm_dir = module_farm_dir(NAME)
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +61,7 @@ def test_every_failed_or_broken_cell_has_a_png_screenshot(mixed_run):
     summary = json.loads((mixed_run[1] / "summary.json").read_text())
     for cell in summary["cells"]:
         if cell["status"] in ("failed", "broken"):
-            assert Path(cell["screenshot"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", cell["nodeid"]
+            assert is_png(cell["screenshot"]), cell["nodeid"]
         else:
             assert cell["screenshot"] == ""
 

@@ -9,19 +9,14 @@ from pathlib import Path
 import pytest
 
 from farm.cli import main
-from tests.conftest import assert_statuses, module_farm, statuses
+from tests.conftest import BROWSERS, assert_statuses, is_png, module_farm_dir, statuses
 
 pytestmark = pytest.mark.integration
 NAME = "farm-it-foreign"
 SUITES = Path(__file__).parent / "suites"
-BROWSERS = ("chrome", "firefox")
-PNG = b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.fixture(scope="module")
-def farm_dir(tmp_path_factory):
-    for directory, _port in module_farm(tmp_path_factory, NAME):
-        yield directory
+farm_dir = module_farm_dir(NAME)
 
 
 def run_suite(farm_dir: Path, name: str, suite: str, *pytest_args: str) -> tuple[int, dict]:
@@ -40,7 +35,7 @@ def assert_truthful(summary: dict) -> None:
         assert {s["browser"] for s in cell["sessions"]} == {cell["browser"]}, cell
         assert cell["node"].startswith("http://") and cell["browser_version"], cell
         if cell["status"] in ("failed", "broken"):
-            assert Path(cell["screenshot"]).read_bytes()[:8] == PNG, cell["nodeid"]
+            assert is_png(cell["screenshot"]), cell["nodeid"]
     assert summary["queue_wait"] < 1.0
     assert summary["not_run"] == []
 

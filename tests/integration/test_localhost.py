@@ -16,19 +16,14 @@ import requests
 from farm.appserver import serve
 from farm.cli import main
 from farm.loopback_proxy import loopback_proxy
-from tests.conftest import assert_statuses, module_farm
+from tests.conftest import BROWSERS, assert_statuses, is_png, module_farm_dir
 
 pytestmark = pytest.mark.integration
 NAME = "farm-it-localhost"
 SUITE = Path(__file__).parent / "suites" / "pytest_selenium_live"
-BROWSERS = ("chrome", "firefox")
-PNG = b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.fixture(scope="module")
-def farm_dir(tmp_path_factory):
-    for directory, _port in module_farm(tmp_path_factory, NAME):
-        yield directory
+farm_dir = module_farm_dir(NAME)
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +54,7 @@ def test_pytest_selenium_live_server_suite_runs_unchanged(live_run):
     for cell in summary["cells"]:
         assert {s["browser"] for s in cell["sessions"]} == {cell["browser"]}, cell  # identity of every cell
         if cell["status"] == "failed":
-            assert Path(cell["screenshot"]).read_bytes()[:8] == PNG
+            assert is_png(cell["screenshot"])
 
 
 def test_each_worker_served_its_own_port(live_run):

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 
-from tests.conftest import module_farm
+from tests.conftest import module_farm_dir
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,10 +55,7 @@ def test_plain_pytest_works_with_an_old_selenium_and_farm_installed(tmp_path):
     assert "--farm-browsers" in help_text  # the plugin is installed and loaded, just inert
 
 
-@pytest.fixture(scope="module")
-def farm_dir(tmp_path_factory):
-    for directory, _port in module_farm(tmp_path_factory, "farm-it-selenium"):
-        yield directory
+farm_dir = module_farm_dir("farm-it-selenium")
 
 
 def test_farm_mode_at_the_lowest_declared_selenium(farm_dir, tmp_path):
