@@ -176,11 +176,24 @@ class LocalhostRoute:
         }
 
 
-def harden_capabilities(capabilities: dict[str, Any], route: LocalhostRoute | None = None) -> dict[str, Any]:
+def harden_capabilities(
+    capabilities: dict[str, Any], route: LocalhostRoute | None = None, *, bidi: bool = False, headed: bool = False
+) -> dict[str, Any]:
     """Background networking off, the node's own browser binary, and (with a route) localhost to the
-    runner, in any session request. A suite's own proxy settings are left alone."""
+    runner, in any session request. A suite's own proxy settings are left alone.
+
+    `bidi` asks a Firefox session for a BiDi socket (farm reads the page's console through it; a
+    Chromium session's CDP socket serves that at no cost) unless the request says otherwise;
+    `headed` takes headless flags out, so the session's display can be recorded.
+    """
     hardened = copy.deepcopy(capabilities)
-    for match in _each_match(hardened):
+    matches = _each_match(hardened)
+    firefox = any(m.get("browserName") == "firefox" or "moz:firefoxOptions" in m for m in matches)
+    if bidi and firefox and not any("webSocketUrl" in m for m in matches):
+        matches[0]["webSocketUrl"] = True
+    for match in matches:
+        if headed:
+            _show_window(match)
         for browser, key in VENDOR_KEYS.items():
             vendor = match.get(key)
             if vendor is None and str(match.get("browserName", "")).lower() != BROWSERS[browser].grid_name.lower():
@@ -200,6 +213,18 @@ def harden_capabilities(capabilities: dict[str, Any], route: LocalhostRoute | No
                 extra_args = [*OFFLINE_CHROMIUM_ARGS, *(route.chromium_args() if route and not own_proxy else [])]
                 args.extend(arg for arg in extra_args if arg not in args)
     return hardened
+
+
+def _show_window(match: dict[str, Any]) -> None:
+    """A recorded session draws on its display: no headless flag, no MOZ_HEADLESS."""
+    for key in VENDOR_KEYS.values():
+        vendor = match.get(key)
+        if not isinstance(vendor, dict):
+            continue
+        if isinstance(vendor.get("args"), list):
+            vendor["args"] = [a for a in vendor["args"] if not str(a).startswith(HEADLESS_ARGS)]
+        if isinstance(vendor.get("env"), dict):
+            vendor["env"].pop("MOZ_HEADLESS", None)
 
 
 def reachable_sockets(capabilities: dict[str, Any], grid_url: str) -> dict[str, str]:

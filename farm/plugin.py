@@ -36,6 +36,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=os.environ.get("FARM_APP_HOST"),
         help="address the browsers reach the test runner at directly (an app bound there needs no proxy)",
     )
+    group.addoption(
+        "--farm-video",
+        default="off",
+        choices=("off", "failed", "all"),
+        help="(farm test) keep a video of failed and broken cells, or of every cell; needs --farm-recorder",
+    )
+    group.addoption(
+        "--farm-recorder",
+        default=None,
+        help="(farm test) JSON: the Docker engine and node containers that record sessions",
+    )
+    group.addoption(
+        "--farm-fail-on-console-error",
+        action="store_true",
+        default=False,
+        help="a cell whose page raised an uncaught JavaScript error fails",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -42,6 +42,9 @@ class CellResult:
     screenshot: str = ""
     retries: list[str] = field(default_factory=list)  # why earlier attempts were re-run: "kind: message"
     sessions: list[dict[str, str]] = field(default_factory=list)  # every session the cell used, as the Grid reported it
+    js_errors: int = 0  # uncaught JavaScript errors its pages raised (BiDi log.entryAdded)
+    console_errors: int = 0  # console.error calls of its pages
+    videos: list[str] = field(default_factory=list)  # farm test --video: files in the run's videos/
 
 
 @dataclass
@@ -81,7 +84,8 @@ class CellState:
             return False
         if self.rerun and when == "teardown":
             self.rerun, self.failures, self.skipped = False, [], False
-            self.info.pop("screenshot", None)  # evidence of the failed attempt stays in Allure
+            for key in ("screenshot", "videos"):
+                self.info.pop(key, None)  # evidence of the failed attempt stays in Allure
             self.attempts += 1
             return False
         return True
@@ -113,6 +117,9 @@ class CellState:
             screenshot=str(info.get("screenshot", "")),
             retries=list(self.retries),
             sessions=list(info.get("sessions", [])),
+            js_errors=int(info.get("js_errors", 0)),
+            console_errors=int(info.get("console_errors", 0)),
+            videos=list(info.get("videos", [])),
         )
 
 

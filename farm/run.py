@@ -54,6 +54,8 @@ class TestOptions:
     app_dir: str | None = None
     pytest_args: list[str] = field(default_factory=list)  # after `--`: to pytest unchanged
     failed_first: bool = False  # cells that failed in the previous run go first
+    video: str | None = None  # off | failed | all; None: the config's `video`
+    fail_on_console_error: bool = False  # a cell whose page threw uncaught errors fails
 
     # `farm test` flags that map onto these fields one to one
     FLAGS: ClassVar[tuple[str, ...]] = (
@@ -66,6 +68,8 @@ class TestOptions:
         "base_url",
         "app_dir",
         "failed_first",
+        "video",
+        "fail_on_console_error",
     )
 
 
@@ -103,6 +107,8 @@ def new_results_dir(config: FarmConfig, requested: str | None) -> Path:
 def farm_options(options: TestOptions, browsers: tuple[str, ...], grid_url: str, base_url: str) -> list[str]:
     """What farm adds to the user's pytest arguments, for collection and run alike."""
     args = ["--farm-browsers", ",".join(browsers), "--farm-grid-url", grid_url, "--farm-base-url", base_url]
+    if options.fail_on_console_error:
+        args.append("--farm-fail-on-console-error")
     if options.keyword:
         args += ["-k", options.keyword]
     if options.markexpr:
@@ -146,6 +152,17 @@ def _base_url(options: TestOptions, gateway: str | None, stack: contextlib.ExitS
     host, alias = (gateway, APP_HOST_ALIAS) if gateway else ("127.0.0.1", "127.0.0.1")
     port = stack.enter_context(serve(app_dir, host))
     return f"http://{alias}:{port}/"
+
+
+def video_options(config: FarmConfig, options: TestOptions, own_grid: bool) -> list[str]:
+    """--video: the farm's nodes record their sessions; the workers reach them through the engine."""
+    mode = options.video or config.video
+    if mode == "off":
+        return []
+    if not own_grid:
+        raise UsageError(f"--video {mode} records on the farm's own nodes; a grid given with --grid-url records with its own tools")
+    recorder = {"docker_host": config.docker_host, "nodes": farm_api.node_containers(config)}
+    return ["--farm-video", mode, "--farm-recorder", json.dumps(recorder)]
 
 
 def check_capacity(client: GridClient, browsers: tuple[str, ...]) -> dict[str, int]:
@@ -196,6 +213,7 @@ def run_matrix(config: FarmConfig, options: TestOptions, progress: Progress) -> 
             raise UsageError(f"test path {path} does not exist")
     own_grid = options.grid_url is None
     client = GridClient(options.grid_url or config.grid_url)
+    recording = video_options(config, options, own_grid)
     slots = check_capacity(client, config.browsers)
     run = RunFolder(new_results_dir(config, options.results_dir))
     reports = ReportsFolder(Path(config.reports_dir))
@@ -224,7 +242,15 @@ def run_matrix(config: FarmConfig, options: TestOptions, progress: Progress) -> 
                 progress("; ".join(filter(None, [describe_progress(read_cells(run.cells), len(plan.cells), started, plan), lost])))
 
             launched = run_pytest(
-                [*command, *result_options(options, run), "-n", str(workers), "--max-worker-restart", str(workers * 2)],
+                [
+                    *command,
+                    *result_options(options, run),
+                    *recording,
+                    "-n",
+                    str(workers),
+                    "--max-worker-restart",
+                    str(workers * 2),
+                ],
                 run,
                 client,
                 on_tick,

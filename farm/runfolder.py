@@ -95,6 +95,7 @@ class RunFolder:
     pytest_log = _file("pytest.log", "pytest's output.")
     allure_results = _file("allure-results", "allure-pytest's results, and farm's side files for them.")
     screenshots = _file("screenshots", "Failure screenshots.")
+    videos = _file("videos", "Videos of recorded cells (farm test --video).")
     report = _file("report", "The run's own Allure report.")
     pytest_cache = _file(".pytest_cache", "pytest's cache for this run, so nothing is written beside the suite.")
 

@@ -12,7 +12,9 @@ Installed only in farm mode (it imports selenium). It wraps `WebDriver.start_ses
 * the browser, version and Grid node the Grid reported are kept per session, for the summary;
 * the run's ledger gets a line per session opened and quit, so `farm test` can end the sessions of
   a killed worker;
-* a failed cell's screenshot comes from whichever session it used.
+* a failed cell's screenshot comes from whichever session it used;
+* each session's page console is read through BiDi (farm.console), and, with a recorder, its
+  display is recorded (farm.recording) and cut at each cell's end.
 
 Local browsers: in farm mode `webdriver.Chrome(...)`, `Firefox(...)` and `Edge(...)` (and plugins
 that call them) return a Remote session on the Grid for the cell's browser; their options are
@@ -44,7 +46,9 @@ from farm.browsers import (
     translate_options,
 )
 from farm.catalogue import farm_name_of
+from farm.console import ConsoleEntry, ConsoleListener, listen
 from farm.grid import GridClient
+from farm.recording import Recorder, Recording
 
 
 class WrongBrowser(Exception):
@@ -65,6 +69,8 @@ class WatchedSession:
     closed: float | None = None
     lost: bool = False
     driver: Callable[[], RemoteDriver | None] = field(default=lambda: None, repr=False)
+    console: ConsoleListener | None = field(default=None, repr=False)
+    recordings: list[Recording] = field(default_factory=list)  # not yet handed to a cell; the last may be running
 
     def summary(self) -> dict[str, str]:
         return {"id": self.id, "browser": self.browser, "version": self.version, "node": self.node}
@@ -88,8 +94,11 @@ class SessionWatch:
         note: Note | None = None,
         evidence: Evidence | None = None,
         route: LocalhostRoute | None = None,
+        recorder: Recorder | None = None,
     ) -> None:
         self.grid_url = grid_url
+        self.recorder = recorder
+        self.problems: list[str] = []  # why a console or a recording is missing, for the cell's report
         self.route = route
         self.expected = expected
         self.note = note or (lambda event, record: None)
@@ -108,7 +117,7 @@ class SessionWatch:
             capabilities, dropped = clean_capabilities(capabilities)
             if dropped:
                 watch.warn(f"capabilities the Grid refuses were removed: {', '.join(dropped)}")
-            capabilities = harden_capabilities(capabilities, watch.route)
+            capabilities = harden_capabilities(capabilities, watch.route, bidi=True, headed=watch.recorder is not None)
             original_start(driver, capabilities, *args, **kwargs)
             watch.opened(driver, expected)
 
@@ -118,6 +127,7 @@ class SessionWatch:
                 # cell is failing and this is the last moment its browser can still be seen.
                 with contextlib.suppress(Exception):
                     watch.evidence(driver)
+            watch.ending(getattr(driver, "session_id", None))
             try:
                 original_quit(driver)
             finally:
@@ -164,11 +174,40 @@ class SessionWatch:
                 f"ran in {browser or 'an unknown browser'}, labelled {expected}: the suite opened a {browser} session in a "
                 f"{expected} cell; build the driver from the `browser_name` fixture or FARM_BROWSER"
             )
+        self._listen(session, caps)
+        self._record(session, caps)
+
+    def _listen(self, session: WatchedSession, caps: dict[str, Any]) -> None:
+        try:
+            session.console = listen(caps)  # None: no socket (the suite turned BiDi off)
+        except Exception as exc:
+            self.problems.append(f"no console for session {session.id}: {type(exc).__name__}: {exc}")
+
+    def _record(self, session: WatchedSession, caps: dict[str, Any]) -> None:
+        if self.recorder is None:
+            return
+        recording = self.recorder.start(session.id, session.node, caps)
+        if recording.error:
+            self.problems.append(f"no video for session {session.id}: {recording.error}")
+        else:
+            session.recordings.append(recording)
+
+    def ending(self, session_id: str | None) -> None:
+        """Just before a quit: the console's last entries in, the recording ended on the last frame."""
+        session = self.sessions.get(str(session_id)) if session_id else None
+        if session is None or session.closed is not None:
+            return
+        if session.console is not None:
+            session.console.flush()
+        if self.recorder is not None and session.recordings:
+            self.recorder.stop(session.recordings[-1])
 
     def closed(self, session_id: str | None) -> None:
         session = self.sessions.get(str(session_id)) if session_id else None
         if session is not None and session.closed is None:
             session.closed = time.time()
+            if session.console is not None:
+                session.console.close()
             self.note("quit", {"session": session.id})
 
     def mark_lost(self, session_id: str, freed: bool) -> None:
@@ -176,6 +215,8 @@ class SessionWatch:
         if session is not None:
             session.lost = True
             session.closed = session.closed or time.time()
+            if session.console is not None:
+                session.console.close()
         self.note("quit" if freed else "lost", {"session": session_id})
 
     # local browsers --------------------------------------------------------------------------
@@ -212,6 +253,35 @@ class SessionWatch:
             if session.closed is None and not session.lost and driver is not None:
                 return driver
         return None
+
+    def console_between(self, start: float, stop: float) -> list[ConsoleEntry]:
+        """What the pages of the sessions used in [start, stop] logged then, in order of arrival."""
+        entries: list[ConsoleEntry] = []
+        for session in self.used_between(start, stop):
+            if session.console is not None:
+                if session.closed is None:
+                    session.console.flush()
+                entries += session.console.between(start, stop)
+        return sorted(entries, key=lambda e: e.at)
+
+    def cut_recordings(self, start: float, stop: float) -> list[Recording]:
+        """The end of a cell: its share of every recording of the sessions it used. A session that
+        lives on is cut here and goes on recording for the next cell."""
+        recordings: list[Recording] = []
+        if self.recorder is None:
+            return recordings
+        for session in self.used_between(start, stop):
+            if session.closed is None and session.recordings and session.recordings[-1].stopped is None:
+                self.recorder.stop(session.recordings[-1])
+                recordings += session.recordings
+                session.recordings = []
+                driver = session.driver()
+                if driver is not None and not session.lost:
+                    self._record(session, dict(getattr(driver, "caps", None) or {}))
+            else:
+                recordings += session.recordings
+                session.recordings = []
+        return recordings
 
     def session_of(self, driver: RemoteDriver) -> WatchedSession | None:
         return self.sessions.get(str(getattr(driver, "session_id", "")))

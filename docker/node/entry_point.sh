@@ -7,10 +7,10 @@ umask 077
 : "${SE_EVENT_BUS_HOST:?SE_EVENT_BUS_HOST must name the hub}"
 case "$SE_BROWSER" in
   chrome)
-    grid_name=chrome; binary=/opt/bin/chromium; driver=/usr/bin/chromedriver; vendor='goog:chromeOptions'
+    grid_name=chrome; binary=/opt/bin/chromium; vendor='goog:chromeOptions'
     version=$("$binary" --version 2>/dev/null | sed -n 's/^Chromium \([0-9.]*\).*/\1/p') ;;
   firefox)
-    grid_name=firefox; binary=/usr/bin/firefox-esr; driver=/opt/bin/geckodriver; vendor='moz:firefoxOptions'
+    grid_name=firefox; binary=/opt/bin/firefox; vendor='moz:firefoxOptions'
     version=$("$binary" --version 2>/dev/null | sed -n 's/^Mozilla Firefox \([0-9.a-z]*\).*/\1/p') ;;
   *) echo "entry_point: unknown SE_BROWSER '$SE_BROWSER'" >&2; exit 64 ;;
 esac
@@ -28,7 +28,6 @@ sed -e "s|@SE_EVENT_BUS_HOST@|${SE_EVENT_BUS_HOST}|g" \
     -e "s|@BROWSER_VERSION@|${version}|" \
     -e "s|@VENDOR@|${vendor}|" \
     -e "s|@BINARY@|${binary}|" \
-    -e "s|@DRIVER@|${driver}|" \
     /opt/selenium/node.toml.tmpl > "$config"
 if [ -n "${SE_REGISTRATION_SECRET:-}" ]; then
   # The template ends with the [server] table, so this line lands in it.

@@ -122,3 +122,25 @@ def test_bidi_and_cdp_urls_move_to_the_grid_address_the_runner_uses():
         "se:cdp": "ws://127.0.0.1:45123/session/abc/se/cdp",
     }
     assert reachable_sockets({"webSocketUrl": True}, "http://127.0.0.1:4444") == {}  # asked for, not granted
+
+
+def test_firefox_sessions_ask_for_bidi_unless_the_suite_said_no():
+    assert harden_capabilities({"browserName": "firefox"}, bidi=True)["webSocketUrl"] is True
+    assert harden_capabilities({"browserName": "firefox", "webSocketUrl": False}, bidi=True)["webSocketUrl"] is False
+    w3c = {"capabilities": {"alwaysMatch": {"browserName": "firefox"}, "firstMatch": [{"webSocketUrl": False}]}}
+    assert "webSocketUrl" not in harden_capabilities(w3c, bidi=True)["capabilities"]["alwaysMatch"]
+    assert "webSocketUrl" not in harden_capabilities({"browserName": "firefox"})
+    # Chromium's console comes through its CDP socket: BiDi would start chromedriver's mapper (0.44 s)
+    assert "webSocketUrl" not in harden_capabilities({"browserName": "chrome"}, bidi=True)
+
+
+def test_a_recorded_session_is_headed():
+    caps = {
+        "browserName": "firefox",
+        "moz:firefoxOptions": {"args": ["-headless", "--width=800"], "env": {"MOZ_HEADLESS": "1", "LANG": "C"}},
+    }
+    firefox = harden_capabilities(caps, headed=True)["moz:firefoxOptions"]
+    assert firefox["args"] == ["--width=800"] and firefox["env"] == {"LANG": "C"}
+    chrome = harden_capabilities({"browserName": "chrome", "goog:chromeOptions": {"args": ["--headless=new", "--lang=de"]}}, headed=True)
+    assert "--headless=new" not in chrome["goog:chromeOptions"]["args"] and "--lang=de" in chrome["goog:chromeOptions"]["args"]
+    assert "-headless" in harden_capabilities(caps)["moz:firefoxOptions"]["args"]  # not recorded: as the suite asked
