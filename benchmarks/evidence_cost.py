@@ -48,7 +48,7 @@ def one_session(grid: str, browser: str, how: str) -> float:
     driver.get("data:text/html,<title>t</title><script>console.error('x')</script>")
     if listener is not None:
         listener.flush()
-        assert [e.text for e in listener.entries] == ["x"], listener.entries
+        assert [e.text for e in listener.entries] == ["x"], (browser, how, listener.entries)
     driver.quit()
     if listener is not None:
         listener.close()

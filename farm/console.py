@@ -187,8 +187,15 @@ class CdpConsole(ConsoleListener):
     comes, with the Runtime domain on, so its console calls and uncaught exceptions arrive here."""
 
     def _start(self, timeout: float) -> bool:
+        """Attached, with Runtime on in the pages already open, before the test goes on: the page it
+        loads next must not log before farm listens. Chrome reports the open pages' attachment
+        before it answers setAutoAttach, so their Runtime.enable requests are out by then."""
+        self._enabling: list[threading.Event] = []
         params = {"autoAttach": True, "waitForDebuggerOnStart": False, "flatten": True}
-        return self._send("Target.setAutoAttach", params).wait(timeout)
+        if not self._send("Target.setAutoAttach", params).wait(timeout):
+            return False
+        deadline = time.monotonic() + timeout
+        return all(enabled.wait(max(0.0, deadline - time.monotonic())) for enabled in list(self._enabling))
 
     def _event(self, message: dict[str, Any]) -> None:
         method, params = message["method"], message.get("params") or {}
@@ -196,7 +203,7 @@ class CdpConsole(ConsoleListener):
             # Chrome holds every auto-attached new target (a tab the page opens) until told to run.
             session = params.get("sessionId")
             if (params.get("targetInfo") or {}).get("type") in ("page", "iframe"):
-                self._send("Runtime.enable", {}, session)
+                self._enabling.append(self._send("Runtime.enable", {}, session))
             self._send("Runtime.runIfWaitingForDebugger", {}, session)
             return
         entry = entry_from_cdp(method, params, time.time())

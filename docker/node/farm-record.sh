@@ -43,10 +43,11 @@ case "$1" in
     done
     [ -n "$display" ] || { echo "farm-record: no browser of this session on this node" >&2; exit 66; }
     mkdir -p "$dir"
-    # VP8 in WebM plays in every browser's <video>; realtime settings keep the encoder light.
+    # VP8 in WebM plays in every browser's <video>; realtime settings keep the encoder light, and
+    # -flush_packets writes each frame at once (stop waits for the first one; see above).
     setsid ffmpeg -nostdin -loglevel error -f x11grab -draw_mouse 0 -framerate "${FARM_VIDEO_FPS:-8}" \
       -video_size "${SE_SCREEN_WIDTH}x${SE_SCREEN_HEIGHT}" -i "$display" \
-      -vf "scale=${FARM_VIDEO_WIDTH:-1024}:-2" -c:v libvpx -deadline realtime -cpu-used 8 -b:v 600k -an \
+      -vf "scale=${FARM_VIDEO_WIDTH:-1024}:-2" -c:v libvpx -deadline realtime -cpu-used 8 -b:v 600k -an -flush_packets 1 \
       -y "$video" > "$dir/$name.log" 2>&1 &
     echo $! > "$dir/$name.pid"
     echo "$display" ;;
