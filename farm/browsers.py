@@ -346,8 +346,12 @@ def is_refused(exc: BaseException) -> bool:
     return "no nodes support the capabilities" in str(exc).lower()
 
 
-def open_session(grid_url: str, browser: str, attempts: int = 3, timeout: int = 120) -> webdriver.Remote:
-    """Farm's own session on the Grid; retried only when the infrastructure failed to create it."""
+def open_session(grid_url: str, browser: str, attempts: int = 3, timeout: int = 120, bidi: bool = False) -> webdriver.Remote:
+    """Farm's own session on the Grid (with a BiDi socket if asked); retried only when the
+    infrastructure failed to create it."""
+    options = browser_options(browser)
+    if bidi:
+        options.set_capability("webSocketUrl", True)
     for attempt in Retrying(
         stop=stop_after_attempt(attempts),
         wait=wait_exponential(multiplier=0.5, max=5),
@@ -355,5 +359,5 @@ def open_session(grid_url: str, browser: str, attempts: int = 3, timeout: int = 
         reraise=True,
     ):
         with attempt:
-            return remote_driver(grid_url, browser_options(browser), timeout)
+            return remote_driver(grid_url, options, timeout)
     raise AssertionError("unreachable")  # pragma: no cover

@@ -23,7 +23,7 @@ from farm import images as images_api
 from farm import report as report_api
 from farm import views
 from farm.catalogue import buildable, parse_browsers
-from farm.config import VIDEO_MODES, FarmConfig, load_config, parse_counts, parse_images
+from farm.config import ISOLATION_MODES, VIDEO_MODES, FarmConfig, load_config, parse_counts, parse_images
 from farm.engine import Engine
 from farm.errors import ExitCode, FarmError
 from farm.progress import reporting, stderr, stdout
@@ -168,6 +168,12 @@ def status(as_json: bool, grid_url: str | None, name: str | None) -> int:
     help="Keep a video of failed and broken cells, of every cell, or none (config key `video`, default off).",
 )
 @click.option("--fail-on-console-error", is_flag=True, help="A cell whose page throws an uncaught JavaScript error fails.")
+@click.option(
+    "--isolation",
+    type=click.Choice(ISOLATION_MODES),
+    default=None,
+    help="Farm's own driver: a fresh session per cell (session), or a kept session and a fresh user context per cell (context).",
+)
 @name_option
 @click.pass_obj
 def test_command(
@@ -187,6 +193,7 @@ def test_command(
     failed_first: bool,
     video: str | None,
     fail_on_console_error: bool,
+    isolation: str | None,
     name: str | None,
 ) -> int:
     """Run every selected test on every selected browser, longest expected first."""

@@ -25,6 +25,8 @@ SAFE_IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}$")
 IMAGE_SETS = ("auto", "official", "local")
 # farm test --video: off, keep the video of failed and broken cells only, or of every cell
 VIDEO_MODES = ("off", "failed", "all")
+# farm test --isolation: how farm's own driver isolates cells
+ISOLATION_MODES = ("session", "context")
 
 
 def parse_counts(text: str, what: str = "--nodes") -> dict[str, int]:
@@ -75,6 +77,7 @@ class FarmConfig:
     docker_host: str | None = None
     reports_dir: str = "reports"
     video: str = "off"  # off | failed | all: which cells keep a video of their sessions (`farm test --video`)
+    isolation: str = "session"  # farm's own driver: a fresh session per cell, or a fresh user context ("context")
 
     def node_count(self, browser: str) -> int:
         return self.nodes.get(browser, 1)
@@ -103,6 +106,8 @@ class FarmConfig:
             raise ConfigError(f"hub_port: {self.hub_port} is not a TCP port")
         if self.image_set not in IMAGE_SETS:
             raise ConfigError(f"image_set: {self.image_set!r} must be one of {', '.join(IMAGE_SETS)}")
+        if self.isolation not in ISOLATION_MODES:
+            raise ConfigError(f"isolation: {self.isolation!r} must be one of {', '.join(ISOLATION_MODES)}")
         if self.video not in VIDEO_MODES:
             raise ConfigError(f"video: {self.video!r} must be one of {', '.join(VIDEO_MODES)}")
         for key, ref in self.images.items():

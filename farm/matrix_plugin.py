@@ -22,6 +22,7 @@ import re
 import signal
 import threading
 import time
+import warnings
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict
@@ -40,6 +41,7 @@ from farm.console import as_text, counts
 from farm.dispatch import IDLE_NAME, LongestFirstScheduling, is_idle_nodeid
 from farm.failures import classify, is_session_lost, marker
 from farm.grid import GridClient
+from farm.isolation import BidiError, KeptBrowser, leaks, probe_site
 from farm.matrix import Cell, cell_from
 from farm.recording import Recorder, Recording
 from farm.report_files import CELL_LABEL
@@ -450,35 +452,128 @@ class MatrixPlugin:
             item.add_report_section("call", "farm", f"WARNING: no page source: {type(exc).__name__}: {exc}")
 
 
+class FarmIsolationWarning(UserWarning):
+    """--isolation context could not be proven for a browser: its cells get fresh sessions."""
+
+
 class FarmDriver:
     """Farm's own `driver`: a Grid session for the cell's browser, headless, with farm's handling of
-    lost nodes. Not registered when the suite uses pytest-selenium, whose own driver stack runs."""
+    lost nodes; with --isolation context, a kept session and a fresh user context per cell
+    (farm.isolation). Not registered when the suite uses pytest-selenium, whose own driver stack runs."""
 
     def __init__(self, plugin: MatrixPlugin) -> None:
         self.plugin = plugin
+        self.isolation = str(plugin.config.getoption("farm_isolation"))
+        self.kept: dict[str, KeptBrowser] = {}
+        self.proven: set[str] = set()
+        self.fallback: dict[str, str] = {}  # browser -> why its cells get fresh sessions
+        self.resources = contextlib.ExitStack()
+        self.probe_url: str | None = None
+        self.probe_ready = False
 
-    # farm's own browser session --------------------------------------------------------------
     @pytest.fixture
     def driver(self, request: pytest.FixtureRequest, browser_name: str) -> Iterator[webdriver.Remote]:
-        if getattr(request.node, "execution_count", 1) > 1:
-            self._check_slot_left(browser_name)
-        try:
-            session = open_session(self.plugin.grid_url, browser_name)
-        except SessionNotCreatedException as exc:
-            if is_refused(exc):
-                raise self._no_slot_left(browser_name) from exc
-            raise
+        info = request.node.stash.setdefault(CELL_KEY, {})
+        kept = self._kept(request, browser_name) if self.isolation == "context" and browser_name not in self.fallback else None
+        if kept is not None:
+            try:
+                driver = kept.begin_cell()
+            except BidiError:  # the kept browser is gone: this cell, and the next, get a new one
+                self._drop(browser_name)
+            else:
+                info["isolation"] = "context"
+                yield driver
+                self._end_context(request, browser_name, kept)
+                return
+        info["isolation"] = "session"
+        yield from self._fresh_session(request, browser_name)
+
+    # a fresh session per cell ------------------------------------------------------------------
+    def _fresh_session(self, request: pytest.FixtureRequest, browser_name: str) -> Iterator[webdriver.Remote]:
+        session = self._open(request, browser_name)
         try:
             yield session
         finally:
-            if request.node.stash.get(LOST_KEY, False):
-                # The browser or its node is gone. A live node frees the slot at once on a delete;
-                # a dead node's would take the hub's 20 s, so give up after 3 s and note it lost.
-                freed = GridClient(self.plugin.grid_url, timeout=3).delete_session(session.session_id)
-                self.plugin.watch.mark_lost(session.session_id, freed)
-            else:
+            if not self._end_if_lost(request, session):
                 with contextlib.suppress(Exception):
                     session.quit()
+
+    def _open(self, request: pytest.FixtureRequest, browser: str, bidi: bool = False) -> webdriver.Remote:
+        if getattr(request.node, "execution_count", 1) > 1:
+            self._check_slot_left(browser)
+        try:
+            return open_session(self.plugin.grid_url, browser, bidi=bidi)
+        except SessionNotCreatedException as exc:
+            if is_refused(exc):
+                raise self._no_slot_left(browser) from exc
+            raise
+
+    def _end_if_lost(self, request: pytest.FixtureRequest, session: webdriver.Remote) -> bool:
+        """The browser or its node is gone. A live node frees the slot at once on a delete; a dead
+        node's would take the hub's 20 s, so give up after 3 s and note it lost."""
+        if not request.node.stash.get(LOST_KEY, False):
+            return False
+        freed = GridClient(self.plugin.grid_url, timeout=3).delete_session(session.session_id)
+        self.plugin.watch.mark_lost(session.session_id, freed)
+        return True
+
+    # a kept session, a user context per cell ---------------------------------------------------
+    def _kept(self, request: pytest.FixtureRequest, browser: str) -> KeptBrowser | None:
+        """This worker's session for `browser`, proven to isolate cells; None: fall back (and say why)."""
+        kept = self.kept.get(browser)
+        if kept is not None and kept.driver.session_id in {s.id for s in self.plugin.watch.open_sessions()}:
+            return kept
+        self._drop(browser)
+        session = self._open(request, browser, bidi=True)
+        try:
+            kept = KeptBrowser(session, self.plugin.grid_url)
+            if browser not in self.proven:
+                why = self._disproof(kept)
+                if why:
+                    kept.close()
+                    self.fallback[browser] = why
+                    warnings.warn(FarmIsolationWarning(f"{browser}: a fresh session per cell, as {why}"), stacklevel=2)
+                    return None
+                self.proven.add(browser)
+        except BidiError as exc:
+            with contextlib.suppress(Exception):
+                session.quit()
+            self.fallback[browser] = f"its user contexts failed ({exc})"
+            warnings.warn(FarmIsolationWarning(f"{browser}: a fresh session per cell, as {self.fallback[browser]}"), stacklevel=2)
+            return None
+        self.kept[browser] = kept
+        return kept
+
+    def _disproof(self, kept: KeptBrowser) -> str:
+        """'' when the probe saw nothing of one context from the next; else why isolation is unproven."""
+        if not self.probe_ready:
+            self.probe_url = self.resources.enter_context(probe_site(os.environ.get("FARM_APP_HOST")))
+            self.probe_ready = True
+        if self.probe_url is None:
+            return "isolation cannot be proven without an address the browsers reach this runner at (farm's own grid has one)"
+        seen = leaks(kept, self.probe_url)
+        return f"state leaked from one user context into the next: {', '.join(seen)}" if seen else ""
+
+    def _end_context(self, request: pytest.FixtureRequest, browser: str, kept: KeptBrowser) -> None:
+        if self._end_if_lost(request, kept.driver):
+            self.kept.pop(browser, None)
+            kept.commands.close()
+            return
+        try:
+            kept.end_cell()
+        except Exception:  # the test quit the browser, or it hung: the next cell gets a new one
+            self._drop(browser)
+
+    def _drop(self, browser: str) -> None:
+        kept = self.kept.pop(browser, None)
+        if kept is not None:
+            kept.close()
+
+    def pytest_sessionfinish(self) -> None:
+        for kept in self.kept.values():
+            kept.close()
+        self.kept.clear()
+        self.resources.close()
 
     def _check_slot_left(self, browser: str) -> None:
         """Before a rerun: fail at once if the Grid has no UP slot for the browser (its queue would wait)."""

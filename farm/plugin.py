@@ -48,6 +48,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="(farm test) JSON: the Docker engine and node containers that record sessions",
     )
     group.addoption(
+        "--farm-isolation",
+        default="session",
+        choices=("session", "context"),
+        help="farm's own driver: a fresh session per cell, or a kept session and a fresh BiDi user context per cell",
+    )
+    group.addoption(
         "--farm-fail-on-console-error",
         action="store_true",
         default=False,

@@ -45,6 +45,7 @@ class CellResult:
     js_errors: int = 0  # uncaught JavaScript errors its pages raised (BiDi log.entryAdded)
     console_errors: int = 0  # console.error calls of its pages
     videos: list[str] = field(default_factory=list)  # farm test --video: files in the run's videos/
+    isolation: str = ""  # farm's own driver: "context" (a user context in a kept session) or "session"
 
 
 @dataclass
@@ -120,6 +121,7 @@ class CellState:
             js_errors=int(info.get("js_errors", 0)),
             console_errors=int(info.get("console_errors", 0)),
             videos=list(info.get("videos", [])),
+            isolation=str(info.get("isolation", "")),
         )
 
 

@@ -9,6 +9,7 @@ pytest itself is farm.launch; every file of the run is named by farm.runfolder.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import shutil
 import time
@@ -55,6 +56,7 @@ class TestOptions:
     pytest_args: list[str] = field(default_factory=list)  # after `--`: to pytest unchanged
     failed_first: bool = False  # cells that failed in the previous run go first
     video: str | None = None  # off | failed | all; None: the config's `video`
+    isolation: str | None = None  # session | context; None: the config's `isolation`
     fail_on_console_error: bool = False  # a cell whose page threw uncaught errors fails
 
     # `farm test` flags that map onto these fields one to one
@@ -70,6 +72,7 @@ class TestOptions:
         "failed_first",
         "video",
         "fail_on_console_error",
+        "isolation",
     )
 
 
@@ -109,6 +112,8 @@ def farm_options(options: TestOptions, browsers: tuple[str, ...], grid_url: str,
     args = ["--farm-browsers", ",".join(browsers), "--farm-grid-url", grid_url, "--farm-base-url", base_url]
     if options.fail_on_console_error:
         args.append("--farm-fail-on-console-error")
+    if options.isolation and options.isolation != "session":
+        args += ["--farm-isolation", options.isolation]
     if options.keyword:
         args += ["-k", options.keyword]
     if options.markexpr:
@@ -213,6 +218,7 @@ def run_matrix(config: FarmConfig, options: TestOptions, progress: Progress) -> 
             raise UsageError(f"test path {path} does not exist")
     own_grid = options.grid_url is None
     client = GridClient(options.grid_url or config.grid_url)
+    options = dataclasses.replace(options, isolation=options.isolation or config.isolation)
     recording = video_options(config, options, own_grid)
     slots = check_capacity(client, config.browsers)
     run = RunFolder(new_results_dir(config, options.results_dir))
