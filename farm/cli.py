@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -212,9 +213,13 @@ def test_command(
         stderr.print(f"farm: no report after a second Ctrl-C; build it with `farm report {outcome.results_dir}`", markup=False)
     elif not no_report:
         try:
+            started = time.monotonic()
             with reporting("farm report") as progress:
                 report = report_api.build([outcome.results_dir], outcome.report_dir, Path(config.reports_dir), progress=progress)
-            stdout.print(f"report: {report / 'index.html'} (serve it with `farm report {outcome.results_dir} --open`)", markup=False)
+            took = time.monotonic() - started  # apart from the run's own time: --no-report leaves it out
+            stdout.print(
+                f"report: {report / 'index.html'} in {took:.1f}s (serve it with `farm report {outcome.results_dir} --open`)", markup=False
+            )
         except FarmError as exc:  # the run's verdict stands; say why there is no report
             stderr.print(f"farm: warning: no report: {exc}", markup=False, soft_wrap=True)
     return outcome.exit_code
