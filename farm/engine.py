@@ -214,9 +214,10 @@ class Engine:
 
     def copy_out(self, container_id: str, path: str, dest: Path) -> Path:
         """One file out of a container into `dest` (written whole, then renamed into place)."""
-        with translated(f"copying {path} out of container {container_id[:12]}"):
-            stream, _ = self.client.api.get_archive(container_id, path)
-            with tempfile.TemporaryFile() as archive:
+        partial = dest.with_name(dest.name + ".partial")
+        try:
+            with translated(f"copying {path} out of container {container_id[:12]}"), tempfile.TemporaryFile() as archive:
+                stream, _ = self.client.api.get_archive(container_id, path)
                 for chunk in stream:
                     archive.write(chunk)
                 archive.seek(0)
@@ -225,10 +226,11 @@ class Engine:
                     source = tar.extractfile(member) if member is not None else None
                     if source is None:
                         raise EngineError(f"copying {path} out of container {container_id[:12]}: not a file")
-                    partial = dest.with_name(dest.name + ".partial")
                     with partial.open("wb") as out:
                         shutil.copyfileobj(source, out)
-        partial.replace(dest)
+            partial.replace(dest)
+        finally:
+            partial.unlink(missing_ok=True)  # a half-copied file never stays behind
         return dest
 
     # images ---------------------------------------------------------------------------------

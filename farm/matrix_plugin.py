@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 import allure
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import SessionNotCreatedException
+from selenium.common.exceptions import SessionNotCreatedException, WebDriverException
 
 from farm.browsers import LocalhostRoute, NoSlotLeft, is_refused, open_session
 from farm.catalogue import APP_HOST_ALIAS, parse_browsers
@@ -535,10 +535,10 @@ class FarmDriver:
                     warnings.warn(FarmIsolationWarning(f"{browser}: a fresh session per cell, as {why}"), stacklevel=2)
                     return None
                 self.proven.add(browser)
-        except BidiError as exc:
+        except (BidiError, WebDriverException) as exc:  # the probe itself failed: nothing is proven
             with contextlib.suppress(Exception):
                 session.quit()
-            self.fallback[browser] = f"its user contexts failed ({exc})"
+            self.fallback[browser] = f"its user contexts failed ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
             warnings.warn(FarmIsolationWarning(f"{browser}: a fresh session per cell, as {self.fallback[browser]}"), stacklevel=2)
             return None
         self.kept[browser] = kept

@@ -13,8 +13,8 @@ Installed only in farm mode (it imports selenium). It wraps `WebDriver.start_ses
 * the run's ledger gets a line per session opened and quit, so `farm test` can end the sessions of
   a killed worker;
 * a failed cell's screenshot comes from whichever session it used;
-* each session's page console is read through BiDi (farm.console), and, with a recorder, its
-  display is recorded (farm.recording) and cut at each cell's end.
+* each session's page console is read (CDP on Chromium, BiDi on Firefox: farm.console), and, with
+  a recorder, its display is recorded (farm.recording) and cut at each cell's end.
 
 Local browsers: in farm mode `webdriver.Chrome(...)`, `Firefox(...)` and `Edge(...)` (and plugins
 that call them) return a Remote session on the Grid for the cell's browser; their options are
