@@ -19,6 +19,7 @@ import docker
 import pytest
 
 from farm.grid import GridClient
+from farm.runfolder import RunFolder, read_lines
 from tests.conftest import module_farm, wait_until
 
 pytestmark = pytest.mark.integration
@@ -55,6 +56,11 @@ def wait_for_busy_slots(port: int, count: int, timeout: float = 60) -> None:
     wait_until(lambda: busy_slots(port) >= count, f"the run has {count} sessions open", timeout=timeout)
 
 
+def opened_sessions(results: Path) -> int:
+    """Sessions the run's workers have opened so far, from the run's session ledger."""
+    return sum(1 for entry in read_lines(RunFolder(results).sessions) if entry.get("event") == "open")
+
+
 def busy_slots(port: int) -> int:
     return sum(c.busy for c in GridClient(f"http://127.0.0.1:{port}").status().capacity().values())
 
@@ -89,8 +95,10 @@ def test_signal_stops_the_run_and_quits_its_sessions(farm_dir, sig, code, reason
     directory, port = farm_dir
     results = directory / f"run-{reason}"
     proc = start_run(directory, results)
-    wait_for_busy_slots(port, 2)
-    time.sleep(1)  # the cells are inside their hang: the signal comes mid-cell, not while a session starts
+    # The signal must come mid-cell, inside the hangs, not while a session is still being created:
+    # a session the Grid creates after its client was stopped has no id the run could quit.
+    wait_until(lambda: opened_sessions(results) >= 2, "both hanging cells have their session", timeout=60)
+    time.sleep(1)
     sent = time.monotonic()
     proc.send_signal(sig)
     output, _ = proc.communicate(timeout=90)
