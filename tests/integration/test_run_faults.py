@@ -56,9 +56,15 @@ def wait_for_busy_slots(port: int, count: int, timeout: float = 60) -> None:
     wait_until(lambda: busy_slots(port) >= count, f"the run has {count} sessions open", timeout=timeout)
 
 
-def opened_sessions(results: Path) -> int:
-    """Sessions the run's workers have opened so far, from the run's session ledger."""
-    return sum(1 for entry in read_lines(RunFolder(results).sessions) if entry.get("event") == "open")
+def held_sessions(results: Path) -> dict[str, str]:
+    """Sessions the run's workers hold now (opened, not yet quit) and their browsers, from the ledger."""
+    held: dict[str, str] = {}
+    for entry in read_lines(RunFolder(results).sessions):
+        if entry.get("event") == "open":
+            held[str(entry["session"])] = str(entry.get("browser", ""))
+        else:
+            held.pop(str(entry.get("session")), None)
+    return held
 
 
 def busy_slots(port: int) -> int:
@@ -96,8 +102,13 @@ def test_signal_stops_the_run_and_quits_its_sessions(farm_dir, sig, code, reason
     results = directory / f"run-{reason}"
     proc = start_run(directory, results)
     # The signal must come mid-cell, inside the hangs, not while a session is still being created:
-    # a session the Grid creates after its client was stopped has no id the run could quit.
-    wait_until(lambda: opened_sessions(results) >= 2, "both hanging cells have their session", timeout=60)
+    # a session the Grid creates after its client was stopped has no id the run could quit. So wait
+    # until the run holds one session per browser and the Grid has no other slot busy.
+    wait_until(
+        lambda: sorted(held_sessions(results).values()) == ["chrome", "firefox"] and busy_slots(port) == 2,
+        "each hanging cell holds its session and no other is being created",
+        timeout=60,
+    )
     time.sleep(1)
     sent = time.monotonic()
     proc.send_signal(sig)
