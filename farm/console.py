@@ -16,15 +16,12 @@ between its start and stop.
 from __future__ import annotations
 
 import contextlib
-import itertools
-import json
-import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import websocket
+from farm.browser_socket import BrowserSocket, BrowserSocketError, Pending
 
 BIDI_EVENT = "log.entryAdded"
 CDP_CONSOLE = "Runtime.consoleAPICalled"
@@ -105,17 +102,11 @@ def as_text(entries: list[ConsoleEntry]) -> str:
 
 
 class ConsoleListener:
-    """One connection to one session's browser, read by a daemon thread until closed."""
+    """The console of one session's browser, read on a socket of farm's own (farm.browser_socket)."""
 
     def __init__(self, url: str, timeout: float = 5.0) -> None:
-        self.url = url
         self.entries: list[ConsoleEntry] = []
-        self._ids = itertools.count(1)
-        self._answers: dict[int, threading.Event] = {}
-        self._lock = threading.Lock()
-        self._socket = websocket.create_connection(url, timeout=timeout, suppress_origin=True)
-        self._thread = threading.Thread(target=self._read, name="farm-console", daemon=True)
-        self._thread.start()
+        self.socket = BrowserSocket(url, self._event, timeout)
         if not self._start(timeout):
             self.close()
             raise TimeoutError(f"the browser did not answer on {url}")
@@ -131,48 +122,23 @@ class ConsoleListener:
         raise NotImplementedError
 
     # shared ---------------------------------------------------------------------------------
-    def _send(self, method: str, params: dict[str, Any], session: str | None = None) -> threading.Event:
-        command_id = next(self._ids)
-        answered = self._answers[command_id] = threading.Event()
-        message: dict[str, Any] = {"id": command_id, "method": method, "params": params}
-        if session:
-            message["sessionId"] = session
-        with self._lock:
-            self._socket.send(json.dumps(message))
-        return answered
-
-    def _read(self) -> None:
-        try:
-            self._socket.settimeout(None)
-            while True:
-                message = json.loads(self._socket.recv())
-                if "method" in message:
-                    self._event(message)
-                elif message.get("id") in self._answers:
-                    self._answers.pop(message["id"]).set()
-        except Exception:  # the socket closes when the session ends
-            pass
-        finally:
-            self.close()  # never stay attached unread: the browser would wait on this connection
-
     def flush(self, timeout: float = 1.0) -> None:
         """Wait until what the browser logged so far has arrived (a round trip on this connection)."""
-        with contextlib.suppress(Exception):
-            self._send(*self._barrier()).wait(timeout)
+        with contextlib.suppress(BrowserSocketError):
+            self.socket.send(*self._barrier()).wait(timeout)
 
     def between(self, start: float, stop: float) -> list[ConsoleEntry]:
         return [e for e in list(self.entries) if start <= e.at <= stop]
 
     def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self._socket.close()
+        self.socket.close()
 
 
 class BidiConsole(ConsoleListener):
     """WebDriver BiDi: one subscription to `log.entryAdded` covers every tab of the session."""
 
     def _start(self, timeout: float) -> bool:
-        return self._send("session.subscribe", {"events": [BIDI_EVENT]}).wait(timeout)
+        return self.socket.send("session.subscribe", {"events": [BIDI_EVENT]}).wait(timeout)
 
     def _event(self, message: dict[str, Any]) -> None:
         if message["method"] == BIDI_EVENT:
@@ -190,9 +156,9 @@ class CdpConsole(ConsoleListener):
         """Attached, with Runtime on in the pages already open, before the test goes on: the page it
         loads next must not log before farm listens. Chrome reports the open pages' attachment
         before it answers setAutoAttach, so their Runtime.enable requests are out by then."""
-        self._enabling: list[threading.Event] = []
+        self._enabling: list[Pending] = []
         params = {"autoAttach": True, "waitForDebuggerOnStart": False, "flatten": True}
-        if not self._send("Target.setAutoAttach", params).wait(timeout):
+        if not self.socket.send("Target.setAutoAttach", params).wait(timeout):
             return False
         deadline = time.monotonic() + timeout
         return all(enabled.wait(max(0.0, deadline - time.monotonic())) for enabled in list(self._enabling))
@@ -203,8 +169,8 @@ class CdpConsole(ConsoleListener):
             # Chrome holds every auto-attached new target (a tab the page opens) until told to run.
             session = params.get("sessionId")
             if (params.get("targetInfo") or {}).get("type") in ("page", "iframe"):
-                self._enabling.append(self._send("Runtime.enable", {}, session))
-            self._send("Runtime.runIfWaitingForDebugger", {}, session)
+                self._enabling.append(self.socket.send("Runtime.enable", {}, session))
+            self.socket.send("Runtime.runIfWaitingForDebugger", {}, session)
             return
         entry = entry_from_cdp(method, params, time.time())
         if entry is not None:

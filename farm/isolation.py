@@ -18,17 +18,14 @@ they are.
 from __future__ import annotations
 
 import contextlib
-import itertools
-import json
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import websocket
 from selenium import webdriver
 
 from farm.appserver import serve
+from farm.browser_socket import BrowserSocket, BrowserSocketError
 from farm.browsers import reachable_sockets
 from farm.catalogue import APP_HOST_ALIAS
 
@@ -56,36 +53,6 @@ indexedDB.databases().then(
 LEAVE_WINDOW_AND_DIALOG = "window.open('about:blank'); setTimeout(() => alert('farm probe'), 0);"
 
 
-class BidiError(Exception):
-    """A BiDi command failed or went unanswered."""
-
-
-class Commands:
-    """A BiDi connection of farm's own for commands (events on it are ignored)."""
-
-    def __init__(self, url: str, timeout: float = 10.0) -> None:
-        self._socket = websocket.create_connection(url, timeout=timeout, suppress_origin=True)
-        self._ids = itertools.count(1)
-
-    def __call__(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
-        command_id = next(self._ids)
-        try:
-            self._socket.send(json.dumps({"id": command_id, "method": method, "params": params or {}}))
-            while True:
-                message = json.loads(self._socket.recv())
-                if message.get("id") == command_id:
-                    break
-        except (OSError, websocket.WebSocketException, ValueError) as exc:
-            raise BidiError(f"{method}: {type(exc).__name__}: {exc}") from exc
-        if message.get("type") == "error" or "error" in message:
-            raise BidiError(f"{method}: {message.get('error')}: {message.get('message', '')}")
-        return dict(message.get("result") or {})
-
-    def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self._socket.close()
-
-
 class KeptBrowser:
     """One session kept by a worker, and the user context of the cell it serves now."""
 
@@ -93,19 +60,19 @@ class KeptBrowser:
         self.driver = driver
         url = reachable_sockets(driver.caps, grid_url).get("webSocketUrl") or driver.caps.get("webSocketUrl")
         if not isinstance(url, str):
-            raise BidiError("the session has no BiDi socket")
-        self.commands = Commands(url)
+            raise BrowserSocketError("the session has no BiDi socket")
+        self.socket = BrowserSocket(url)
         # The session always has a tab (it would end with its last): the next cell's context and
         # tab are made before the last cell's context goes, so a cell sees no window but its own.
         first = driver.current_window_handle
         self.timeouts = dict(driver.caps.get("timeouts") or {})  # a cell's own waits end with it
         self.context, self.tab = self._fresh()
-        self.commands("browsingContext.close", {"context": first})
+        self.socket.call("browsingContext.close", {"context": first})
         driver.switch_to.window(self.tab)
 
     def _fresh(self) -> tuple[str, str]:
-        context = str(self.commands("browser.createUserContext")["userContext"])
-        return context, str(self.commands("browsingContext.create", {"type": "tab", "userContext": context})["context"])
+        context = str(self.socket.call("browser.createUserContext")["userContext"])
+        return context, str(self.socket.call("browsingContext.create", {"type": "tab", "userContext": context})["context"])
 
     def begin_cell(self) -> webdriver.Remote:
         """The driver, on the one tab of a context no cell has used."""
@@ -115,13 +82,13 @@ class KeptBrowser:
         """Ready the next cell's context, then remove this one (its tabs, dialogs and state go with it)."""
         used = self.context
         self.context, self.tab = self._fresh()
-        self.commands("browser.removeUserContext", {"userContext": used})
+        self.socket.call("browser.removeUserContext", {"userContext": used})
         self.driver.switch_to.window(self.tab)
         if self.timeouts:
             self.driver.execute("setTimeouts", self.timeouts)
 
     def close(self) -> None:
-        self.commands.close()
+        self.socket.close()
         with contextlib.suppress(Exception):
             self.driver.quit()
 

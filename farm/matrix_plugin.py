@@ -35,13 +35,14 @@ import pytest
 from selenium import webdriver
 from selenium.common.exceptions import SessionNotCreatedException, WebDriverException
 
+from farm.browser_socket import BrowserSocketError
 from farm.browsers import LocalhostRoute, NoSlotLeft, is_refused, open_session
 from farm.catalogue import APP_HOST_ALIAS, parse_browsers
 from farm.console import as_text, counts
 from farm.dispatch import IDLE_NAME, LongestFirstScheduling, is_idle_nodeid
 from farm.failures import classify, is_session_lost, marker
 from farm.grid import GridClient
-from farm.isolation import BidiError, KeptBrowser, leaks, probe_site
+from farm.isolation import KeptBrowser, leaks, probe_site
 from farm.matrix import Cell, cell_from
 from farm.recording import Recorder, Recording
 from farm.report_files import CELL_LABEL
@@ -478,7 +479,7 @@ class FarmDriver:
         if kept is not None:
             try:
                 driver = kept.begin_cell()
-            except BidiError:  # the kept browser is gone: this cell, and the next, get a new one
+            except BrowserSocketError:  # the kept browser is gone: this cell, and the next, get a new one
                 self._drop(browser_name)
             else:
                 info["isolation"] = "context"
@@ -527,20 +528,16 @@ class FarmDriver:
         session = self._open(request, browser, bidi=True)
         try:
             kept = KeptBrowser(session, self.plugin.grid_url)
-            if browser not in self.proven:
-                why = self._disproof(kept)
-                if why:
-                    kept.close()
-                    self.fallback[browser] = why
-                    warnings.warn(FarmIsolationWarning(f"{browser}: a fresh session per cell, as {why}"), stacklevel=2)
-                    return None
-                self.proven.add(browser)
-        except (BidiError, WebDriverException) as exc:  # the probe itself failed: nothing is proven
+            why = "" if browser in self.proven else self._disproof(kept)
+        except (BrowserSocketError, WebDriverException) as exc:  # the probe itself failed: nothing is proven
+            why = f"its user contexts failed ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+        if why:
             with contextlib.suppress(Exception):
                 session.quit()
-            self.fallback[browser] = f"its user contexts failed ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
-            warnings.warn(FarmIsolationWarning(f"{browser}: a fresh session per cell, as {self.fallback[browser]}"), stacklevel=2)
+            self.fallback[browser] = why
+            warnings.warn(FarmIsolationWarning(f"{browser}: a fresh session per cell, as {why}"), stacklevel=2)
             return None
+        self.proven.add(browser)
         self.kept[browser] = kept
         return kept
 
@@ -557,7 +554,7 @@ class FarmDriver:
     def _end_context(self, request: pytest.FixtureRequest, browser: str, kept: KeptBrowser) -> None:
         if self._end_if_lost(request, kept.driver):
             self.kept.pop(browser, None)
-            kept.commands.close()
+            kept.socket.close()
             return
         try:
             kept.end_cell()

@@ -271,16 +271,14 @@ class SessionWatch:
         if self.recorder is None:
             return recordings
         for session in self.used_between(start, stop):
-            if session.closed is None and session.recordings and session.recordings[-1].stopped is None:
+            running = session.closed is None and bool(session.recordings) and session.recordings[-1].stopped is None
+            if running:
                 self.recorder.stop(session.recordings[-1])
-                recordings += session.recordings
-                session.recordings = []
-                driver = session.driver()
-                if driver is not None and not session.lost:
-                    self._record(session, dict(getattr(driver, "caps", None) or {}))
-            else:
-                recordings += session.recordings
-                session.recordings = []
+            recordings += session.recordings
+            session.recordings = []
+            driver = session.driver()
+            if running and driver is not None and not session.lost:
+                self._record(session, dict(getattr(driver, "caps", None) or {}))
         return recordings
 
     def session_of(self, driver: RemoteDriver) -> WatchedSession | None:
