@@ -15,6 +15,11 @@ GRID_VERSION = "4.48.0"
 LOCAL_REPOSITORY = "farm-local"
 HUB_OFFICIAL_IMAGE = f"selenium/hub:{GRID_VERSION}"
 HUB_LOCAL_IMAGE = f"{LOCAL_REPOSITORY}/hub:{GRID_VERSION}"
+# capacity = "shared": nodes serving these browsers from one pool of sessions (built offline only;
+# docker-selenium publishes no node image with both)
+SHARED_KEY = "shared"
+SHARED_BROWSERS = ("chrome", "firefox")
+SHARED_NODE_IMAGE = f"{LOCAL_REPOSITORY}/node-{SHARED_KEY}:{GRID_VERSION}"
 # Names on the farm network: the hub, and this machine (the farm network's gateway) as the browsers see it.
 HUB_ALIAS = "selenium-hub"
 APP_HOST_ALIAS = "farm-host"

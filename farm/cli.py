@@ -19,6 +19,7 @@ from typing import Any
 import click
 from rich.table import Table
 
+from farm import calibrate as calibrate_api
 from farm import farm as farm_api
 from farm import images as images_api
 from farm import report as report_api
@@ -73,6 +74,12 @@ def show(lines: Iterable[Table | str]) -> None:
 @browsers_option
 @click.option("--nodes", default=None, help="Nodes per browser, e.g. chrome=2,firefox=1.")
 @click.option("--max-sessions", type=int, default=None, help="Session slots per node.")
+@click.option(
+    "--capacity",
+    type=click.Choice(["browser", "shared"]),
+    default=None,
+    help="browser: nodes of one browser each (default); shared: nodes serving chrome and firefox from one pool of sessions.",
+)
 @click.option("--port", type=int, default=None, help="Host port for the hub (default 4444).")
 @click.option("--host", default=None, help="Host address to publish the hub on (default 127.0.0.1).")
 @click.option("--image", "image", multiple=True, help="Image override ROLE=IMAGE (hub, chrome, firefox, edge); repeatable.")
@@ -84,6 +91,7 @@ def up(
     browsers: str | None,
     nodes: str | None,
     max_sessions: int | None,
+    capacity: str | None,
     port: int | None,
     host: str | None,
     image: tuple[str, ...],
@@ -97,6 +105,7 @@ def up(
         browsers=browsers,
         nodes=nodes,
         max_sessions=max_sessions,
+        capacity=capacity,
         hub_port=port,
         hub_host=host,
         images=list(image) or None,
@@ -145,6 +154,22 @@ def status(as_json: bool, grid_url: str | None, name: str | None) -> int:
             stdout.print(views.nodes_table(status.nodes))
         raise status.error
     show(views.status_lines(status))
+    return ExitCode.OK
+
+
+@app.command()
+@click.option("--browser", default="chrome", help="The browser to measure (one).")
+@click.option("--up-to", type=click.IntRange(1, 16), default=4, help="Measure 1 to this many sessions at once.")
+@click.option("--seconds", type=click.FloatRange(5, 600), default=30.0, help="Seconds of work per concurrency.")
+@grid_url_option
+@name_option
+def calibrate(browser: str, up_to: int, seconds: float, grid_url: str | None, name: str | None) -> int:
+    """Measure cells per minute against sessions at once, and print the best max_sessions."""
+    config = config_from(name=name, browsers=browser)
+    (chosen,) = config.browsers[:1]
+    with reporting("farm calibrate") as progress:
+        points = calibrate_api.curve(grid_url or config.grid_url, chosen, up_to, seconds, progress)
+    show(views.curve_lines(chosen, points))
     return ExitCode.OK
 
 
@@ -249,13 +274,14 @@ def report_command(results: tuple[str, ...], output: str | None, history: str | 
 @images.command("build")
 @browsers_option
 @click.option("--force", is_flag=True, help="Rebuild even when the content label matches.")
+@click.option("--shared", is_flag=True, help="Also build the node serving chrome and firefox from one pool (capacity = shared).")
 @docker_option
-def images_build(browsers: str | None, force: bool, docker_host: str | None) -> int:
+def images_build(browsers: str | None, force: bool, shared: bool, docker_host: str | None) -> int:
     """Build hub and node images offline from Debian packages (skips unchanged ones)."""
     config = config_from(browsers=browsers, docker_host=docker_host)
     chosen = buildable(config.browsers) if browsers is None else config.browsers  # by default, what can be built here
     with reporting("farm images build") as progress, Engine.connect(config.docker_host) as engine:
-        results = images_api.build_images(engine, chosen, progress, force)
+        results = images_api.build_images(engine, chosen, progress, force, shared=shared or config.capacity == "shared")
     for result in results:
         verdict = "up to date" if result.skipped else f"built in {result.seconds:.1f}s"
         stdout.print(f"{result.ref}: {verdict}", markup=False)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from farm.catalogue import BROWSERS, parse_browsers
+from farm.catalogue import BROWSERS, SHARED_BROWSERS, SHARED_KEY, parse_browsers
 from farm.errors import ConfigError, UsageError
 
 SAFE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
@@ -27,6 +27,8 @@ IMAGE_SETS = ("auto", "official", "local")
 VIDEO_MODES = ("off", "failed", "all")
 # farm test --isolation: how farm's own driver isolates cells
 ISOLATION_MODES = ("session", "context")
+# farm up --capacity: nodes of one browser each, or nodes serving chrome and firefox from one pool
+CAPACITY_MODELS = ("browser", "shared")
 
 
 def parse_counts(text: str, what: str = "--nodes") -> dict[str, int]:
@@ -66,7 +68,7 @@ class FarmConfig:
     name: str = "farm"
     browsers: tuple[str, ...] = ("chrome", "firefox")
     nodes: dict[str, int] = field(default_factory=dict)
-    max_sessions: int = 2
+    max_sessions: int = 0  # per node; 0: from the engine machine's cores and memory (farm.capacity.machine_sessions)
     hub_host: str = "127.0.0.1"
     hub_port: int = 4444
     image_set: str = "auto"
@@ -78,6 +80,14 @@ class FarmConfig:
     reports_dir: str = "reports"
     video: str = "off"  # off | failed | all: which cells keep a video of their sessions (`farm test --video`)
     isolation: str = "session"  # farm's own driver: a fresh session per cell, or a fresh user context ("context")
+    capacity: str = "browser"  # "shared": every node serves chrome and firefox from one pool of max_sessions
+
+    def node_groups(self) -> dict[str, int]:
+        """The nodes `farm up` keeps, per group: a browser's own nodes, or the shared ones (as many
+        as the browsers' counts together, so switching models keeps the number of browsers)."""
+        if self.capacity == "shared":
+            return {SHARED_KEY: sum(self.node_count(b) for b in self.browsers)}
+        return {b: self.node_count(b) for b in self.browsers}
 
     def node_count(self, browser: str) -> int:
         return self.nodes.get(browser, 1)
@@ -100,14 +110,20 @@ class FarmConfig:
             parse_browsers(browser)
             if not isinstance(count, int) or isinstance(count, bool) or count < 0 or count > 32:
                 raise ConfigError(f"nodes.{browser}: {count!r} must be a whole number from 0 to 32")
-        if not 1 <= self.max_sessions <= 16:
-            raise ConfigError(f"max_sessions: {self.max_sessions} must be from 1 to 16")
+        if not 0 <= self.max_sessions <= 16:
+            raise ConfigError(f"max_sessions: {self.max_sessions} must be from 1 to 16 (0: from the machine's cores and memory)")
         if not 1 <= self.hub_port <= 65535:
             raise ConfigError(f"hub_port: {self.hub_port} is not a TCP port")
         if self.image_set not in IMAGE_SETS:
             raise ConfigError(f"image_set: {self.image_set!r} must be one of {', '.join(IMAGE_SETS)}")
         if self.isolation not in ISOLATION_MODES:
             raise ConfigError(f"isolation: {self.isolation!r} must be one of {', '.join(ISOLATION_MODES)}")
+        if self.capacity not in CAPACITY_MODELS:
+            raise ConfigError(f"capacity: {self.capacity!r} must be one of {', '.join(CAPACITY_MODELS)}")
+        if self.capacity == "shared" and not set(self.browsers) <= set(SHARED_BROWSERS):
+            raise ConfigError(
+                f"capacity = shared: shared nodes serve {', '.join(SHARED_BROWSERS)}; run other browsers with capacity = browser"
+            )
         if self.video not in VIDEO_MODES:
             raise ConfigError(f"video: {self.video!r} must be one of {', '.join(VIDEO_MODES)}")
         for key, ref in self.images.items():
@@ -170,6 +186,7 @@ ENV_KEYS = (
     "reports_dir",
     "startup_timeout",
     "video",
+    "capacity",
 )
 
 

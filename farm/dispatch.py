@@ -1,10 +1,14 @@
-"""An xdist scheduler that dispatches matrix cells longest-expected-first under per-browser slot limits.
+"""An xdist scheduler that dispatches matrix cells longest-expected-first within the Grid's capacity.
 
 It meets xdist's `Scheduling` protocol (xdist/scheduler/protocol.py) and is returned from the
 `pytest_xdist_make_scheduler` hook. Two things differ from xdist's LoadScheduling:
 
 * Order: pending cells are kept sorted by expected duration (xdist hands them out in collection
-  order), and a cell is only started while its browser has a free slot on the Grid.
+  order), and a cell is only started while its browser has a free slot on the Grid and its pool a
+  free session (farm.capacity: with shared nodes, a browser whose cells ran out leaves its
+  sessions to the others).
+* No waiting for every worker: dispatch starts with the first worker's collection, and each
+  worker gets cells as soon as its own collection matches.
 * One browser per worker: each worker serves the browser the plugin gave it when it started
   (`workerinput["farm_browser"]`), so a suite's session-scoped driver matches every cell it gets.
   A worker that keeps sessions between cells (a session-scoped driver) holds that many slots of
@@ -25,13 +29,14 @@ with the reason, so the run ends with every cell accounted for instead of waitin
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from farm.capacity import Capacity
 from farm.schedule import Plan
 
 IDLE_NAME = "farm-idle-slot"
-Capacity = Callable[[], Mapping[str, int] | None]  # the Grid's slots per browser now; None if unknown
+CapacityProbe = Callable[[], Capacity | None]  # the Grid's capacity now; None if unknown
 OnDrop = Callable[[str, str], None]  # (nodeid, reason) of a cell that cannot run
 
 
@@ -40,24 +45,26 @@ def is_idle_nodeid(nodeid: str) -> bool:
 
 
 class LongestFirstScheduling:
-    """xdist Scheduling: one running cell per worker, workers = total slots, longest first."""
+    """xdist Scheduling: one running cell per worker, a worker per slot of each browser, longest first."""
 
     def __init__(
         self,
-        numnodes: int,
-        plan: Plan,
+        plan_of: Callable[[Sequence[str]], Plan],
+        limits: Capacity,
         log: Any = None,
-        capacity: Capacity | None = None,
+        capacity: CapacityProbe | None = None,
         on_drop: OnDrop | None = None,
         refresh_every: float = 2.0,
     ) -> None:
-        self.numnodes = numnodes
-        self.plan = plan
+        """`plan_of` gives the plan for the first collection (the workers plan from it as they
+        collect, so there is no separate collection pass); `limits` is the capacity at the start."""
+        self.plan_of = plan_of
+        self.plan = Plan(limits, {})
         self.log = log
         self.capacity = capacity
         self.on_drop = on_drop
         self.refresh_every = refresh_every
-        self.limits: dict[str, int] = dict(plan.slots)
+        self.limits: Capacity = limits
         self.checked = time.monotonic()
         self.dropped: dict[str, str] = {}
         self.node2collection: dict[Any, list[str]] = {}
@@ -77,8 +84,9 @@ class LongestFirstScheduling:
 
     @property
     def collection_is_completed(self) -> bool:
-        # Latches: workers that finish (or crash) leave node2collection, the collection stays done.
-        return self.collection is not None or len(self.node2collection) >= self.numnodes
+        # The first worker's collection is enough to plan; the others join as theirs arrive. Latches:
+        # workers that finish (or crash) leave node2collection, the collection stays done.
+        return self.collection is not None or bool(self.node2collection)
 
     @property
     def tests_finished(self) -> bool:
@@ -165,19 +173,23 @@ class LongestFirstScheduling:
         )
 
     def fits(self, node: Any, browser: str) -> bool:
-        """Would a cell of `browser` on this idle worker stay within the Grid's slots for it?
-        Its held sessions are already counted; it needs one more only if it holds none."""
+        """Would a cell of `browser` on this idle worker stay within the Grid's slots for it, and
+        within its pool's sessions? Its held sessions are already counted; it needs one more only if
+        it holds none."""
         extra = 0 if self.held.get(node, 0) else 1
-        return self.in_use(browser) + extra <= self.limits.get(browser, 0)
+        pool = self.limits.pool_of(browser)
+        pooled = sum(self.in_use(b) for b in pool.browsers | {browser})
+        return self.in_use(browser) + extra <= self.limits.slots.get(browser, 0) and pooled + extra <= pool.sessions
 
     # dispatch --------------------------------------------------------------------------------
     def _first_collection(self) -> None:
         collection = next(iter(self.node2collection.values()))
+        self.plan = self.plan_of(collection)
         self.collection = collection
         idle = [i for i, nodeid in enumerate(collection) if is_idle_nodeid(nodeid)]
-        if not idle:
+        if not idle and collection:
             raise RuntimeError("the farm plugin's idle item is missing from the collection")
-        self.idle_index = idle[0]
+        self.idle_index = idle[0] if idle else -1
         for index, nodeid in enumerate(collection):
             if index != self.idle_index:
                 if nodeid not in self.plan.cells:
@@ -186,14 +198,14 @@ class LongestFirstScheduling:
         self.pending.sort(key=self.order)
 
     def refresh_limits(self, force: bool = False) -> None:
-        """Take the Grid's current slots per browser (rate-limited); keep the last known on no answer."""
+        """Take the Grid's current capacity (rate-limited); keep the last known on no answer."""
         now = time.monotonic()
         if self.capacity is None or (not force and now - self.checked < self.refresh_every):
             return
         self.checked = now
         seen = self.capacity()
         if seen is not None:
-            self.limits = {browser: int(seen.get(browser, 0)) for browser in self.plan.slots}
+            self.limits = seen.only(self.plan.capacity.slots)
 
     def distrust_limits(self) -> None:
         """An infrastructure failure was just reported: read the Grid again at the next decision."""
@@ -201,12 +213,12 @@ class LongestFirstScheduling:
 
     def _drop_unrunnable(self) -> None:
         """Drop pending cells of browsers the Grid has no slot left for, once none of theirs runs."""
-        stranded = {self.browser_of(i) for i in self.pending if self.limits.get(self.browser_of(i), 0) < 1}
+        stranded = {self.browser_of(i) for i in self.pending if self.limits.slots.get(self.browser_of(i), 0) < 1}
         stranded = {b for b in stranded if not self._running(b)}
         if not stranded:
             return
         self.refresh_limits(force=True)  # confirm before giving up on cells
-        for index in [i for i in self.pending if self.browser_of(i) in stranded and self.limits.get(self.browser_of(i), 0) < 1]:
+        for index in [i for i in self.pending if self.browser_of(i) in stranded and self.limits.slots.get(self.browser_of(i), 0) < 1]:
             assert self.collection is not None
             nodeid, browser = self.collection[index], self.browser_of(index)
             self.pending.remove(index)
@@ -217,36 +229,44 @@ class LongestFirstScheduling:
     def _running(self, browser: str) -> bool:
         return any(index is not None and self.browser_of(index) == browser for index in self.running.values())
 
-    def _next_for(self, node: Any) -> int | None:
-        """The longest pending cell this idle worker may start now, if any."""
-        serves = self.serves(node)
-        for index in self.pending:
-            browser = self.browser_of(index)
-            if (serves is None or browser == serves) and self.fits(node, browser):
-                return index
-        return None
+    def _idle_workers(self) -> list[Any]:
+        return [
+            node
+            for node, index in self.running.items()
+            if index is None and node not in self.finished_nodes and node in self.node2collection
+        ]
+
+    def _worker_for(self, browser: str, idle: list[Any]) -> Any | None:
+        """An idle worker of `browser` that may start a cell now; one already holding a session of
+        it first (the cell reuses that session instead of asking the Grid for another)."""
+        fitting = [node for node in idle if self.serves(node) in (None, browser) and self.fits(node, browser)]
+        return max(fitting, key=lambda node: self.held.get(node, 0) > 0, default=None)
 
     def _has_work_for(self, node: Any) -> bool:
         serves = self.serves(node)
         return any(serves is None or self.browser_of(i) == serves for i in self.pending)
 
     def schedule(self) -> None:
+        """Cell by cell in plan order (longest expected first), each to an idle worker of its
+        browser while its slots and pool allow; then end the workers whose browser is done."""
         if not self.collection_is_completed:
             return
         if self.collection is None:
             self._first_collection()
         self.refresh_limits()
         self._drop_unrunnable()
-        for node, index in list(self.running.items()):
-            if index is not None or node in self.finished_nodes:
+        idle = self._idle_workers()
+        for index in list(self.pending):
+            node = self._worker_for(self.browser_of(index), idle)
+            if node is None:
                 continue
-            chosen = self._next_for(node)
-            if chosen is not None:
-                self.pending.remove(chosen)
-                self.running[node] = chosen
-                self.node2pending[node].extend([chosen, self.idle_index])
-                node.send_runtest_some([chosen, self.idle_index])
-            elif not self._has_work_for(node):
+            idle.remove(node)
+            self.pending.remove(index)
+            self.running[node] = index
+            self.node2pending[node].extend([index, self.idle_index])
+            node.send_runtest_some([index, self.idle_index])
+        for node in idle:
+            if not self._has_work_for(node):
                 # Nothing left for its browser: let it end, which also quits the sessions it holds.
                 self.finished_nodes.add(node)
                 node.shutdown()

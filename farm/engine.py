@@ -201,6 +201,12 @@ class Engine:
                 self.client.api.remove_network(network.id)
         return [n.name for n in networks]
 
+    def machine(self) -> tuple[int, int]:
+        """The engine host's CPUs and memory in bytes (where the browsers run, not the runner)."""
+        with translated("reading the engine's machine"):
+            info = self.client.info()
+        return int(info.get("NCPU") or 1), int(info.get("MemTotal") or 0)
+
     def logs_tail(self, container: FarmContainer, lines: int = 20) -> str:
         with contextlib.suppress(docker.errors.DockerException):
             return self.client.api.logs(container.id, tail=lines).decode("utf-8", "replace").strip()

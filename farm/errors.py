@@ -67,6 +67,14 @@ class NoTestsError(FarmError):
     exit_code = ExitCode.NO_TESTS
 
 
+class Stopped(FarmError):
+    """`farm test` was stopped (Ctrl-C, SIGTERM, the grid lost) before any cell ran: nothing to keep."""
+
+    def __init__(self, message: str, exit_code: ExitCode) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
 class ReportError(UsageError):
     """The results or output folder given to `farm report` cannot be used."""
 

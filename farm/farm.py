@@ -8,13 +8,15 @@ back if it fails or is interrupted. `down` removes everything carrying this farm
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import secrets
 import socket
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from farm import labels
-from farm.catalogue import APP_HOST_ALIAS, HUB_ALIAS
+from farm.capacity import GIB, machine_sessions
+from farm.catalogue import APP_HOST_ALIAS, HUB_ALIAS, SHARED_BROWSERS, SHARED_KEY
 from farm.config import FarmConfig
 from farm.engine import ContainerSpec, Engine, FarmContainer
 from farm.errors import EngineError, FarmError, GridError, NodeStartupError, PortInUseError
@@ -81,8 +83,8 @@ class Farm:
     def hub_name(self) -> str:
         return f"{self.config.name}-hub"
 
-    def node_name(self, browser: str, index: int) -> str:
-        return f"{self.config.name}-node-{browser}-{index}"
+    def node_name(self, group: str, index: int) -> str:
+        return f"{self.config.name}-node-{group}-{index}"
 
     # reading state -----------------------------------------------------------------------------
     def node_uri(self, container: FarmContainer) -> str:
@@ -103,6 +105,11 @@ class Farm:
     # up ----------------------------------------------------------------------------------------
     def up(self) -> UpResult:
         """Start or reconcile the farm; on any failure or Ctrl-C, remove what this call started."""
+        if not self.config.max_sessions:
+            cpus, memory = self.engine.machine()
+            sessions = machine_sessions(cpus, memory, sum(self.config.node_groups().values()))
+            self.progress(f"{sessions} session(s) per node, from the engine's {cpus} CPU(s) and {memory / GIB:.0f} GiB")
+            self.config = dataclasses.replace(self.config, max_sessions=sessions)
         config = self.config
         choice = choose_images(config, config.browsers, self.engine.has_image, self._pull)
         if not self._hub_reusable(choice):
@@ -166,12 +173,13 @@ class Farm:
         started.append(hub)
         return hub
 
-    def _node_spec(self, browser: str, index: int, image: str, secret: str, gateway: str) -> ContainerSpec:
+    def _node_spec(self, group: str, index: int, image: str, secret: str, gateway: str) -> ContainerSpec:
+        """A node of `group`: one browser, or `shared` (chrome and firefox from one pool)."""
         config = self.config
         return ContainerSpec(
-            name=self.node_name(browser, index),
+            name=self.node_name(group, index),
             image=image,
-            labels=labels.create_labels(config.name, "node", browser=browser, slots=str(config.max_sessions), index=str(index)),
+            labels=labels.create_labels(config.name, "node", browser=group, slots=str(config.max_sessions), index=str(index)),
             network=self.network_name,
             environment={
                 "SE_EVENT_BUS_HOST": HUB_ALIAS,
@@ -187,24 +195,25 @@ class Farm:
         )
 
     def _reconcile_nodes(self, choice: ImageChoice, secret: str, gateway: str, started: list[FarmContainer]) -> list[str]:
-        """Add or remove nodes so each browser has its configured count; returns removed names."""
+        """Add or remove nodes so each group (a browser, or the shared nodes) has its configured
+        count; returns removed names."""
         removed: list[FarmContainer] = []
-        images = {browser: self.engine.image_id(ref) for browser, ref in choice.nodes.items()}
+        groups = self.config.node_groups()
+        images = {group: self.engine.image_id(ref) for group, ref in choice.nodes.items()}
         for container in self.containers(role="node"):
-            browser = container.labels.get(labels.BROWSER, "")
+            group = container.labels.get(labels.BROWSER, "")
             stale = (
-                browser not in self.config.browsers
+                group not in groups
                 or container.status != "running"
                 or container.env.get("SE_REGISTRATION_SECRET") != secret  # its hub was replaced
                 or container.labels.get(labels.SLOTS) != str(self.config.max_sessions)
-                or container.image_id != images[browser]  # another image, or its tag was rebuilt
+                or container.image_id != images[group]  # another image, or its tag was rebuilt
             )
             if stale:
                 removed.append(container)
         self._remove_nodes(removed)
-        for browser in self.config.browsers:
-            current = sorted(self.containers(role="node", browser=browser), key=lambda c: int(c.labels.get(f"{labels.PREFIX}.index", "0")))
-            wanted = self.config.node_count(browser)
+        for group, wanted in groups.items():
+            current = sorted(self.containers(role="node", browser=group), key=lambda c: int(c.labels.get(f"{labels.PREFIX}.index", "0")))
             if len(current) > wanted:
                 extra = current[wanted:]
                 self._remove_nodes(extra)
@@ -213,8 +222,8 @@ class Farm:
             free_indices = (i for i in range(1, 1000) if i not in used)
             for _ in range(wanted - min(len(current), wanted)):
                 index = next(free_indices)
-                self.progress(f"starting {browser} node {self.node_name(browser, index)} ({choice.nodes[browser]})")
-                started.append(self.engine.run(self._node_spec(browser, index, choice.nodes[browser], secret, gateway)))
+                self.progress(f"starting {group} node {self.node_name(group, index)} ({choice.nodes[group]})")
+                started.append(self.engine.run(self._node_spec(group, index, choice.nodes[group], secret, gateway)))
         return [c.name for c in removed]
 
     def _remove_nodes(self, nodes: list[FarmContainer]) -> None:
@@ -233,7 +242,12 @@ class Farm:
                         client.remove_node(node.id, self.registration_secret(hubs[0]))
 
     def expected_slots(self) -> dict[str, int]:
-        return {b: self.config.node_count(b) * self.config.max_sessions for b in self.config.browsers if self.config.node_count(b)}
+        """Slots per browser once every node registered (a shared node offers each of its browsers
+        max_sessions slots, of which it runs max_sessions at once)."""
+        groups = self.config.node_groups()
+        if SHARED_KEY in groups:
+            return {b: groups[SHARED_KEY] * self.config.max_sessions for b in SHARED_BROWSERS if groups[SHARED_KEY]}
+        return {b: n * self.config.max_sessions for b, n in groups.items() if n}
 
     def _wait_ready(self) -> GridStatus:
         expected = self.expected_slots()

@@ -12,6 +12,7 @@ from typing import Any
 import requests
 from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
+from farm.capacity import Capacity, NodeOffer, from_nodes
 from farm.catalogue import farm_name_of
 from farm.errors import GridError
 
@@ -32,6 +33,7 @@ class GridNode:
     uri: str
     availability: str
     browsers: dict[str, BrowserCapacity]
+    max_sessions: int = 0  # sessions at once over all its browsers (0: not reported)
 
 
 @dataclass
@@ -59,6 +61,14 @@ class GridStatus:
     def slots(self) -> dict[str, int]:
         return {name: cap.slots for name, cap in self.capacity().items()}
 
+    def capacity_model(self) -> Capacity:
+        """Slots per browser and the pools they share, over the nodes that are UP."""
+        return from_nodes(
+            NodeOffer({name: cap.slots for name, cap in node.browsers.items()}, node.max_sessions)
+            for node in self.nodes
+            if node.availability == "UP"
+        )
+
     def to_json(self) -> dict[str, Any]:
         """The documented, stable `farm status --json` shape."""
         return {
@@ -79,7 +89,9 @@ def parse_node(raw: dict[str, Any]) -> GridNode:
         cap.slots += 1
         cap.busy += 1 if slot.get("session") else 0
         cap.version = cap.version or str(stereotype.get("browserVersion", ""))
-    return GridNode(str(raw.get("id", "")), str(raw.get("uri", "")), str(raw.get("availability", "")), browsers)
+    return GridNode(
+        str(raw.get("id", "")), str(raw.get("uri", "")), str(raw.get("availability", "")), browsers, int(raw.get("maxSessions") or 0)
+    )
 
 
 class GridClient:
@@ -116,13 +128,13 @@ class GridClient:
         version = str(grid.get("version") or next((n.get("version", "") for n in value.get("nodes", [])), "")).split(" ")[0]
         return GridStatus(self.url, bool(value.get("ready")), version, int(grid.get("sessionQueueSize") or 0), nodes)
 
-    def slots_now(self) -> dict[str, int] | None:
-        """Slots per browser on UP nodes, from /status alone (cheap enough to poll); None on no answer."""
+    def capacity_now(self) -> Capacity | None:
+        """The capacity of UP nodes, from /status alone (cheap enough to poll); None on no answer."""
         try:
             value = self._get_json("/status").get("value", {})
         except GridError:
             return None
-        return GridStatus(self.url, bool(value.get("ready")), "", 0, [parse_node(raw) for raw in value.get("nodes", [])]).slots()
+        return GridStatus(self.url, bool(value.get("ready")), "", 0, [parse_node(raw) for raw in value.get("nodes", [])]).capacity_model()
 
     def _grid_info(self) -> dict[str, Any]:
         try:

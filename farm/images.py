@@ -23,7 +23,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from farm import labels
-from farm.catalogue import BROWSERS, GRID_VERSION, HUB_LOCAL_IMAGE, HUB_OFFICIAL_IMAGE, LOCAL_REPOSITORY
+from farm.catalogue import (
+    BROWSERS,
+    GRID_VERSION,
+    HUB_LOCAL_IMAGE,
+    HUB_OFFICIAL_IMAGE,
+    LOCAL_REPOSITORY,
+    SHARED_BROWSERS,
+    SHARED_KEY,
+    SHARED_NODE_IMAGE,
+)
 from farm.config import FarmConfig
 from farm.engine import Engine
 from farm.errors import ImageError
@@ -53,16 +62,17 @@ class Recipe:
     key: str
     ref: str
     folder: str
-    template: str
+    templates: tuple[str, ...]  # files of grid/ the image renders at start
     packages: tuple[str, ...]
     needs_geckodriver: bool = False
+    browsers: str = ""  # the node's SE_BROWSER (a comma list for a shared node); "" for the hub
 
     def content_hash(self) -> str:
         """Changes whenever anything that goes into the image changes."""
         digest = hashlib.sha256()
         for part in (DEBIAN_SUITE, GRID_VERSION, GECKODRIVER_WHEEL, self.key, *self.packages):
             digest.update(part.encode() + b"\0")
-        for path in [*sorted((PROJECT_ROOT / "docker" / self.folder).iterdir()), PROJECT_ROOT / "grid" / self.template]:
+        for path in [*sorted((PROJECT_ROOT / "docker" / self.folder).iterdir()), *(PROJECT_ROOT / "grid" / t for t in self.templates)]:
             digest.update(path.name.encode() + b"\0" + path.read_bytes())
         return digest.hexdigest()[:16]
 
@@ -72,10 +82,27 @@ class Recipe:
         return f"{LOCAL_REPOSITORY}/base-{self.key}:{packages}"
 
 
+NODE_TEMPLATES = ("node.toml", "node-driver.toml")
+CHROME_PACKAGES = ("chromium", "chromium-driver")
+FIREFOX_PACKAGES = ("firefox-esr",)
 RECIPES: dict[str, Recipe] = {
-    "hub": Recipe("hub", HUB_LOCAL_IMAGE, "hub", "hub.toml", BASE_PACKAGES),
-    "chrome": Recipe("chrome", BROWSERS["chrome"].local_image, "node", "node.toml", (*NODE_PACKAGES, "chromium", "chromium-driver")),
-    "firefox": Recipe("firefox", BROWSERS["firefox"].local_image, "node", "node.toml", (*NODE_PACKAGES, "firefox-esr"), True),
+    "hub": Recipe("hub", HUB_LOCAL_IMAGE, "hub", ("hub.toml",), BASE_PACKAGES),
+    "chrome": Recipe(
+        "chrome", BROWSERS["chrome"].local_image, "node", NODE_TEMPLATES, (*NODE_PACKAGES, *CHROME_PACKAGES), browsers="chrome"
+    ),
+    "firefox": Recipe(
+        "firefox", BROWSERS["firefox"].local_image, "node", NODE_TEMPLATES, (*NODE_PACKAGES, *FIREFOX_PACKAGES), True, browsers="firefox"
+    ),
+    # capacity = "shared": one node serves both from one pool of sessions
+    SHARED_KEY: Recipe(
+        SHARED_KEY,
+        SHARED_NODE_IMAGE,
+        "node",
+        NODE_TEMPLATES,
+        (*NODE_PACKAGES, *CHROME_PACKAGES, *FIREFOX_PACKAGES),
+        True,
+        browsers=",".join(SHARED_BROWSERS),
+    ),
 }
 
 
@@ -139,6 +166,10 @@ def choose_images(
         raise ImageError(f"no image for {role}: {official} cannot be pulled and {local} is not built; run `farm images build`")
 
     hub = pick("hub", HUB_OFFICIAL_IMAGE, HUB_LOCAL_IMAGE)
+    if config.capacity == "shared":
+        if not has_image(SHARED_NODE_IMAGE):
+            raise ImageError(f"capacity = shared needs {SHARED_NODE_IMAGE}, which is not built; run `farm images build --shared`")
+        return ImageChoice(hub=hub, nodes={SHARED_KEY: SHARED_NODE_IMAGE}, notes=notes)
     nodes = {}
     for browser in browsers:
         spec = BROWSERS[browser]
@@ -227,7 +258,8 @@ def build_base(engine: Engine, recipe: Recipe, progress: Progress) -> None:
 def _context(recipe: Recipe, jar: Path, geckodriver: Path | None, into: Path) -> None:
     for item in (PROJECT_ROOT / "docker" / recipe.folder).iterdir():
         shutil.copy(item, into / item.name)
-    shutil.copy(PROJECT_ROOT / "grid" / recipe.template, into / recipe.template)
+    for template in recipe.templates:
+        shutil.copy(PROJECT_ROOT / "grid" / template, into / template)
     os.link(jar, into / "selenium-server.jar") if jar.stat().st_dev == into.stat().st_dev else shutil.copy(
         jar, into / "selenium-server.jar"
     )
@@ -251,17 +283,25 @@ def build_image(engine: Engine, recipe: Recipe, progress: Progress, force: bool 
         _context(recipe, jar, geckodriver, Path(tmp))
         image_labels = {labels.MANAGED: "true", labels.ROLE: "image", labels.CONTENT: content, labels.GRID_VERSION: GRID_VERSION}
         engine.build(
-            tmp, recipe.ref, image_labels, {"BASE": recipe.base_ref, "BROWSER": recipe.key}, lambda line: progress(f"{recipe.key}: {line}")
+            tmp,
+            recipe.ref,
+            image_labels,
+            {"BASE": recipe.base_ref, "BROWSER": recipe.browsers},
+            lambda line: progress(f"{recipe.key}: {line}"),
         )
     return BuildResult(recipe.ref, False, time.monotonic() - started)
 
 
-def build_images(engine: Engine, browsers: tuple[str, ...], progress: Progress, force: bool = False) -> list[BuildResult]:
-    """Build the hub and each buildable browser's node; Edge is refused with the reason."""
+def build_images(
+    engine: Engine, browsers: tuple[str, ...], progress: Progress, force: bool = False, shared: bool = False
+) -> list[BuildResult]:
+    """Build the hub and each buildable browser's node (and, with `shared`, the node serving
+    chrome and firefox from one pool); Edge is refused with the reason."""
     unbuildable = [b for b in browsers if not BROWSERS[b].buildable]
     if unbuildable:
         spec = BROWSERS[unbuildable[0]]
         raise ImageError(
             f"{spec.name} cannot be built offline (no Debian package); use {spec.official_image} with `--image {spec.name}=...`"
         )
-    return [build_image(engine, RECIPES[key], progress, force) for key in ("hub", *browsers)]
+    keys = ("hub", *browsers, *((SHARED_KEY,) if shared else ()))
+    return [build_image(engine, RECIPES[key], progress, force) for key in keys]

@@ -1,5 +1,5 @@
-"""Launching the suite's pytest for `farm test`: argv, environment, the collection pass, the run's
-process group, signals, and watching the Grid while it runs.
+"""Launching the suite's pytest for `farm test`: argv, environment, the run's process group,
+signals, and watching the Grid while it runs.
 
 The suite's own ini file, conftests and `addopts` apply as under plain `pytest`; arguments after
 `farm test ... --` reach pytest unchanged, at collection and at run time, and PYTEST_ADDOPTS is
@@ -9,7 +9,6 @@ passed through. Farm's own options come last, so they win where they overlap.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import subprocess
@@ -18,9 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from farm.errors import NoTestsError, UsageError
 from farm.grid import GridClient
-from farm.matrix import Cell
 from farm.progress import Progress
 from farm.results import GRID_LOST, HURRIED, INTERRUPTED, TERMINATED
 from farm.runfolder import RunFolder
@@ -48,19 +45,6 @@ def base_command(paths: list[str], passthrough: list[str], run: RunFolder) -> li
         "--farm-run-dir",
         str(run.path),
     ]
-
-
-def collect(command: list[str], run: RunFolder) -> list[Cell]:
-    """Collect the matrix once, in a pytest of its own (no workers); exit 5 and usage errors become FarmErrors."""
-    proc = subprocess.run([*command, "--collect-only", "-q", "-n", "0"], capture_output=True, text=True, env=pytest_env())
-    if proc.returncode == 5 or (proc.returncode == 0 and not run.matrix.exists()):
-        raise NoTestsError("no tests collected (check PATH, -k and -m)")
-    if proc.returncode != 0:
-        raise UsageError(f"pytest refused the suite (exit {proc.returncode}): {pytest_error(proc.stderr + proc.stdout)}")
-    cells = [Cell(**raw) for raw in json.loads(run.matrix.read_text(encoding="utf-8"))]
-    if not cells:
-        raise NoTestsError("no tests collected (check PATH, -k and -m)")
-    return cells
 
 
 def pytest_error(output: str) -> str:

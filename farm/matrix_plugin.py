@@ -48,7 +48,7 @@ from farm.recording import Recorder, Recording
 from farm.report_files import CELL_LABEL
 from farm.results import CellState
 from farm.runfolder import RunFolder, append_line
-from farm.schedule import Plan
+from farm.schedule import Plan, Planning
 from farm.sessions import SessionWatch
 
 CELL_KEY = pytest.StashKey[dict[str, Any]]()
@@ -125,7 +125,9 @@ class MatrixPlugin:
         self.base_url = config.getoption("farm_base_url")
         run_dir = config.getoption("farm_run_dir")
         self.run = RunFolder(Path(run_dir)) if run_dir else None
-        self.plan = Plan.load(self.run.plan) if self.run and self.run.plan.exists() and not config.option.collectonly else None
+        # `farm test` decided capacity, history and shard; the run plans from its one collection.
+        self.planning = Planning.load(self.run.planning) if self.run and self.run.planning.exists() else None
+        self.plan: Plan | None = None
         self.scheduler: LongestFirstScheduling | None = None
         workerinput = getattr(config, "workerinput", {})
         self.worker_id = workerinput.get("workerid", "")
@@ -149,7 +151,7 @@ class MatrixPlugin:
             config.pluginmanager.register(FarmDriver(self), "farm-driver")
         self.video = str(config.getoption("farm_video"))
         self.fail_on_page_errors = bool(config.getoption("farm_fail_on_console_error"))
-        runs_tests = bool(self.worker_id) or self.plan is None  # xdist workers, or a plain pytest
+        runs_tests = bool(self.worker_id) or self.planning is None  # xdist workers, or a plain pytest
         self.recorder = self._recorder(config) if runs_tests else None
         self.watch = SessionWatch(
             self.grid_url, lambda: self.current_browser, self._note_session, self._keep_evidence, self.route, self.recorder
@@ -157,7 +159,7 @@ class MatrixPlugin:
         self.kept_evidence: tuple[bytes, str] | None = None  # from a session quit while the cell was failing
         if runs_tests:
             self.watch.install()
-        if self.run and self.plan is not None and not self.worker_id:
+        if self.run and self.planning is not None and not self.worker_id:
             config.pluginmanager.register(CellRecorder(self.run.cells), "farm-cell-recorder")
 
     def _share_base_url(self, config: pytest.Config) -> None:
@@ -241,10 +243,13 @@ class MatrixPlugin:
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
-        """Last, after -k/-m: keep the plan's cells (a shard), label them, append the idle sentinel."""
+        """Last, after -k/-m: plan the run (its shard's cells, longest first), label the cells,
+        append the idle sentinel."""
         if getattr(config.option, "numprocesses", None) or self.worker_id:
             items.sort(key=lambda item: self.collected_order.get(item.nodeid, len(self.collected_order)))
-        if self.plan is not None:
+        if self.planning is not None and self.run is not None:
+            self.plan = self.planning.plan([cell_of(item) for item in items])
+            self.plan.dump(self.run.plan)  # every worker writes the same plan; the controller reads one
             dropped = [item for item in items if item.nodeid not in self.plan.cells]
             if dropped:
                 config.hook.pytest_deselected(items=dropped)
@@ -256,13 +261,8 @@ class MatrixPlugin:
             item.add_marker(pytest.mark.allure_label(browser, label_type="browser"))
             item.add_marker(pytest.mark.allure_label(browser, label_type="parentSuite"))
             item.add_marker(pytest.mark.allure_label(item.nodeid, label_type=CELL_LABEL))
-        if self.plan is not None:
+        if self.plan is not None and items:
             items.append(IdleItem.from_parent(session, name=IDLE_NAME))
-
-    def pytest_collection_finish(self, session: pytest.Session) -> None:
-        if self.run is not None and self.config.option.collectonly:
-            cells = [cell_of(i).__dict__ for i in session.items if not isinstance(i, IdleItem)]
-            self.run.matrix.write_text(json.dumps(cells), encoding="utf-8")
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
@@ -281,9 +281,9 @@ class MatrixPlugin:
     @pytest.hookimpl(optionalhook=True)  # xdist's: absent with -p no:xdist
     def pytest_configure_node(self, node: Any) -> None:
         """Each new worker (also one replacing a crashed worker) serves the browser shortest of workers."""
-        if self.plan is None:
+        if self.planning is None:
             return
-        browser = assign_browser(self.plan.slots, Counter(self.assigned.values()))
+        browser = assign_browser(self.planning.capacity.slots, Counter(self.assigned.values()))
         self.assigned[node] = browser
         node.workerinput["farm_browser"] = browser
 
@@ -296,16 +296,14 @@ class MatrixPlugin:
 
     @pytest.hookimpl(optionalhook=True)  # xdist's: absent with -p no:xdist
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> LongestFirstScheduling | None:
-        if self.plan is None or self.run is None:
+        if self.planning is None or self.run is None:
             return None
-        from xdist.workermanage import parse_tx_spec_config
-
-        dropped = self.run.dropped
+        dropped, plan = self.run.dropped, self.run.plan
         self.scheduler = LongestFirstScheduling(
-            len(parse_tx_spec_config(config)),
-            self.plan,
+            lambda collection: Plan.load(plan),
+            self.planning.capacity,
             log,
-            capacity=GridClient(self.grid_url, timeout=2).slots_now,
+            capacity=GridClient(self.grid_url, timeout=2).capacity_now,
             on_drop=lambda nodeid, reason: append_line(dropped, {"nodeid": nodeid, "reason": reason}),
         )
         return self.scheduler
@@ -326,7 +324,7 @@ class MatrixPlugin:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         """Controller: drop the idle sentinel's results, which allure-pytest writes like any item's."""
         alluredir = getattr(session.config.option, "allure_report_dir", None)
-        if self.plan is None or self.worker_id or not alluredir:
+        if self.planning is None or self.worker_id or not alluredir:
             return
         for path in Path(alluredir).glob("*-result.json"):
             with contextlib.suppress(OSError, ValueError):
@@ -574,8 +572,8 @@ class FarmDriver:
 
     def _check_slot_left(self, browser: str) -> None:
         """Before a rerun: fail at once if the Grid has no UP slot for the browser (its queue would wait)."""
-        slots = GridClient(self.plugin.grid_url, timeout=2).slots_now()
-        if slots is not None and slots.get(browser, 0) < 1:
+        capacity = GridClient(self.plugin.grid_url, timeout=2).capacity_now()
+        if capacity is not None and capacity.slots.get(browser, 0) < 1:
             raise self._no_slot_left(browser)
 
     def _no_slot_left(self, browser: str) -> NoSlotLeft:

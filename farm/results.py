@@ -15,10 +15,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from farm.capacity import Capacity
 from farm.errors import ExitCode
 from farm.matrix import Cell
 from farm.runfolder import read_lines
-from farm.schedule import Plan, lower_bound
+from farm.schedule import Plan, as_capacity, lower_bound
 
 STATUSES = ("passed", "failed", "broken", "skipped")
 
@@ -137,7 +138,7 @@ def read_cells(path: Path) -> list[CellResult]:
 def summarize(
     results: Iterable[CellResult],
     planned: Iterable[Cell],
-    slots: Mapping[str, int],
+    capacity: Capacity | Mapping[str, int],
     predicted: float,
     why_not_run: Mapping[str, str] | None = None,
     stopped: str = "",
@@ -149,6 +150,7 @@ def summarize(
     """
     results = list(results)
     planned = list(planned)
+    capacity = as_capacity(capacity)
     done = {r.nodeid for r in results}
     missing = sorted((c for c in planned if c.nodeid not in done), key=lambda c: c.nodeid)
     fallback = f"not run: the run stopped ({stopped})" if stopped else "not run: no result came back for it"
@@ -168,11 +170,12 @@ def summarize(
         "not_run": [c["nodeid"] for c in not_run],
         "not_run_cells": not_run,
         "infrastructure_retries": infrastructure_retries,
-        "slots": dict(slots),
+        "slots": dict(capacity.slots),
+        "capacity": {"model": capacity.model, **capacity.to_json()},
         "makespan": {
             "predicted": round(predicted, 3),
             "actual": round(actual, 3),
-            "lower_bound": round(lower_bound(cells, measured, slots), 3),
+            "lower_bound": round(lower_bound(cells, measured, capacity), 3),
         },
     }
 

@@ -1,7 +1,8 @@
 """`farm test`: the matrix on the Grid, longest expected first, with results, summary and history.
 
-Flow: grid capacity -> collect the matrix once -> expected durations from history -> (shard) ->
-plan -> pytest with xdist workers = the Grid's slots, one browser each, and the farm's scheduler ->
+Flow: grid capacity (farm.capacity) -> pytest with one xdist worker per slot of each browser ->
+the workers plan from their one collection (farm.schedule.Planning: expected durations from the
+history, the shard, longest first) -> the farm's scheduler dispatches within the capacity ->
 one JSON line per finished cell -> summary.json and an updated history. Launching and watching
 pytest itself is farm.launch; every file of the run is named by farm.runfolder.
 """
@@ -23,19 +24,30 @@ from farm import farm as farm_api
 from farm import flakiness
 from farm import history as history_store
 from farm.appserver import serve
+from farm.capacity import Capacity
 from farm.catalogue import APP_HOST_ALIAS
 from farm.config import FarmConfig
-from farm.errors import ExitCode, GridError, UsageError
+from farm.errors import ExitCode, GridError, NoTestsError, Stopped, UsageError
 from farm.failures import RERUN_PATTERN
 from farm.grid import GridClient
-from farm.launch import Launched, base_command, collect, run_pytest
+from farm.launch import Launched, base_command, pytest_error, run_pytest
 from farm.loopback_proxy import loopback_proxy
 from farm.matrix import Cell
 from farm.progress import Progress
 from farm.report import write_run_files
-from farm.results import GRID_LOST, HURRIED, CellResult, describe_lost_slots, describe_progress, exit_code_of, read_cells, summarize
+from farm.results import (
+    GRID_LOST,
+    HURRIED,
+    STOP_EXIT,
+    CellResult,
+    describe_lost_slots,
+    describe_progress,
+    exit_code_of,
+    read_cells,
+    summarize,
+)
 from farm.runfolder import ReportsFolder, RunFolder, read_lines, write_json_atomic
-from farm.schedule import Plan, expected_durations, shard
+from farm.schedule import Plan, Planning
 from farm.watchdog import GridWatchdog
 
 DEFAULT_SUITE = Path("suites/demo")
@@ -170,14 +182,15 @@ def video_options(config: FarmConfig, options: TestOptions, own_grid: bool) -> l
     return ["--farm-video", mode, "--farm-recorder", json.dumps(recorder)]
 
 
-def check_capacity(client: GridClient, browsers: tuple[str, ...]) -> dict[str, int]:
-    slots = client.status().slots()
-    missing = [b for b in browsers if slots.get(b, 0) < 1]
+def check_capacity(client: GridClient, browsers: tuple[str, ...]) -> Capacity:
+    """The Grid's capacity for the run's browsers; every browser needs at least one slot."""
+    capacity = client.status().capacity_model()
+    missing = [b for b in browsers if capacity.slots.get(b, 0) < 1]
     if missing:
         raise GridError(
             f"the grid at {client.url} has no slots for {', '.join(missing)}; start them with `farm up --browsers {','.join(browsers)}`"
         )
-    return {b: slots[b] for b in browsers}
+    return capacity.only(browsers)
 
 
 def quit_leftover_sessions(client: GridClient, ledger: Path) -> list[str]:
@@ -220,36 +233,30 @@ def run_matrix(config: FarmConfig, options: TestOptions, progress: Progress) -> 
     client = GridClient(options.grid_url or config.grid_url)
     options = dataclasses.replace(options, isolation=options.isolation or config.isolation)
     recording = video_options(config, options, own_grid)
-    slots = check_capacity(client, config.browsers)
+    capacity = check_capacity(client, config.browsers)
     run = RunFolder(new_results_dir(config, options.results_dir))
     reports = ReportsFolder(Path(config.reports_dir))
     try:
         with application(config, options, own_grid) as app:
-            command = [
-                *base_command(options.paths, options.pytest_args, run),
-                *farm_options(options, config.browsers, client.url, app.base_url),
-                *app.routing,
-            ]
-            progress("collecting the matrix")
-            cells = collect(command, run)
-            history = history_store.load(reports.durations)
-            expected = expected_durations(cells, history)
-            if options.shard:
-                cells = shard(cells, expected, *options.shard)
-            first = failed_before(cells, reports) if options.failed_first else frozenset()
-            estimated = not any(key[0] in {c.test_id for c in cells} for key in history)
-            plan = Plan.build(cells, expected, slots, estimated=estimated, first=first)
-            plan.dump(run.plan)
-            workers = sum(plan.slots.values())
+            # One collection: the workers plan from what they collect (farm.schedule.Planning).
+            planning = Planning(capacity, history_store.load(reports.durations), failed_before(reports, options), options.shard)
+            planning.dump(run.planning)
+            workers = capacity.workers()
             started = time.monotonic()
 
             def on_tick(watchdog: GridWatchdog) -> None:
+                plan = _plan_so_far(run)
+                if plan is None:
+                    progress("collecting the matrix")
+                    return
                 lost = describe_lost_slots(plan.slots, watchdog.slots)
                 progress("; ".join(filter(None, [describe_progress(read_cells(run.cells), len(plan.cells), started, plan), lost])))
 
             launched = run_pytest(
                 [
-                    *command,
+                    *base_command(options.paths, options.pytest_args, run),
+                    *farm_options(options, config.browsers, client.url, app.base_url),
+                    *app.routing,
                     *result_options(options, run),
                     *recording,
                     "-n",
@@ -262,6 +269,7 @@ def run_matrix(config: FarmConfig, options: TestOptions, progress: Progress) -> 
                 on_tick,
                 progress,
             )
+            plan = planned(run, launched)
             served_base_url = app.base_url
     except BaseException:
         if not run.started():  # nothing ran: leave no half-made folder
@@ -269,20 +277,43 @@ def run_matrix(config: FarmConfig, options: TestOptions, progress: Progress) -> 
         raise
     # Shards of one pipeline must split one snapshot of the history the same way, so a shard never
     # rewrites it; `farm report` over all shards learns their durations afterwards.
-    return finish_run(run, client, cells, slots, plan, launched, served_base_url, reports, learn=not options.shard)
+    return finish_run(run, client, plan.planned_cells(), capacity, plan, launched, served_base_url, reports, learn=not options.shard)
 
 
-def failed_before(cells: list[Cell], reports: ReportsFolder) -> frozenset[str]:
-    """--failed-first: the cells whose (test, browser) failed or broke in the previous run."""
-    failed = flakiness.failed_last_time(flakiness.load(reports.outcomes))
-    return frozenset(c.nodeid for c in cells if (c.test_id, c.browser) in failed)
+def _plan_so_far(run: RunFolder) -> Plan | None:
+    """The plan once the first worker has collected (None before)."""
+    try:
+        return Plan.load(run.plan)
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def planned(run: RunFolder, launched: Launched) -> Plan:
+    """The run's plan; a pytest that never got to plan (usage or collection error, nothing
+    collected, stopped while collecting) says why in one line."""
+    plan = _plan_so_far(run)
+    if plan is not None and plan.cells:
+        return plan
+    if launched.stopped:
+        raise Stopped(f"{launched.stopped} before any cell ran", STOP_EXIT[launched.stopped])
+    if launched.exit_code == ExitCode.NO_TESTS or plan is not None:
+        raise NoTestsError("no tests collected (check PATH, -k and -m)")
+    output = run.pytest_log.read_text(encoding="utf-8", errors="replace") if run.pytest_log.exists() else ""
+    raise UsageError(f"pytest refused the suite (exit {launched.exit_code}): {pytest_error(output)}")
+
+
+def failed_before(reports: ReportsFolder, options: TestOptions) -> frozenset[tuple[str, str]]:
+    """--failed-first: the (test, browser) pairs that failed or broke in the previous run."""
+    if not options.failed_first:
+        return frozenset()
+    return frozenset(flakiness.failed_last_time(flakiness.load(reports.outcomes)))
 
 
 def finish_run(
     run: RunFolder,
     client: GridClient,
     cells: list[Cell],
-    slots: dict[str, int],
+    capacity: Capacity,
     plan: Plan,
     launched: Launched,
     base_url: str,
@@ -299,7 +330,7 @@ def finish_run(
     except GridError:  # the grid died under the run (often faster than the watchdog's grace)
         grid = {"grid_url": client.url}
         stopped = stopped or GRID_LOST
-    summary = summarize(results, cells, slots, plan.predicted_makespan, read_dropped(run.dropped), stopped)
+    summary = summarize(results, cells, capacity, plan.predicted_makespan, read_dropped(run.dropped), stopped)
     summary["makespan"]["estimated"] = plan.estimated
     summary.update(pytest_exit=pytest_exit, stopped=stopped, base_url=base_url, grid=grid, queue_wait=queue_wait)
     outcomes = flakiness.record(flakiness.load(reports.outcomes), results)

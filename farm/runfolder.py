@@ -79,8 +79,8 @@ class RunFolder:
     path: Path
 
     # what `farm test` and the plugin exchange while the run goes on
-    matrix = _file("matrix.json", "The collected cells (written by the collection pass).")
-    plan = _file("plan.json", "Expected durations and slots: what the dispatcher needs.")
+    planning = _file("planning.json", "What `farm test` decided before pytest: capacity, history snapshot, shard.")
+    plan = _file("plan.json", "The planned cells with expected durations, and the capacity (written by the workers as they collect).")
     cells = _file("cells.jsonl", "One line per finished cell, as it finishes (drives the progress line).")
     sessions = _file("sessions.jsonl", "Grid sessions opened, quit and lost, per worker: `farm test` ends what a killed worker left.")
     dropped = _file("dropped.jsonl", "Cells the scheduler could not run (no slot left), with the reason.")

@@ -1,4 +1,4 @@
-"""Longest-expected-first scheduling of matrix cells onto per-browser session slots.
+"""Longest-expected-first scheduling of matrix cells onto the Grid's sessions (farm.capacity).
 
 Pure logic: expected durations (from history, with estimates for unseen cells), the dispatch order,
 the predicted makespan of list scheduling, the lower bound, and the split into CI shards. The xdist
@@ -7,7 +7,6 @@ adapter that applies the order at run time lives in farm.dispatch.
 
 from __future__ import annotations
 
-import heapq
 import json
 import statistics
 from collections import defaultdict
@@ -15,8 +14,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from farm.capacity import Capacity
 from farm.errors import UsageError
 from farm.matrix import Cell
+from farm.runfolder import write_json_atomic
 
 DEFAULT_ESTIMATE = 5.0  # seconds, for a suite with no history at all
 Key = tuple[str, str]  # (test id, browser)
@@ -79,38 +80,66 @@ def longest_first(cells: Iterable[Cell], expected: Mapping[str, float], first: f
 
 @dataclass
 class Timeline:
-    """A predicted or measured assignment: per (browser, slot) the cells with start times."""
+    """A predicted assignment: the cells with start and end times, per browser."""
 
     makespan: float = 0.0
-    slots: dict[tuple[str, int], list[tuple[float, float, str]]] = field(default_factory=dict)
+    starts: dict[str, list[tuple[float, float, str]]] = field(default_factory=dict)
+
+
+def as_capacity(capacity: Capacity | Mapping[str, int]) -> Capacity:
+    """Slots per browser alone mean nodes of one browser each."""
+    return capacity if isinstance(capacity, Capacity) else Capacity.per_browser(capacity)
 
 
 def simulate(
-    cells: Iterable[Cell], expected: Mapping[str, float], slots: Mapping[str, int], first: frozenset[str] = frozenset()
+    cells: Iterable[Cell], expected: Mapping[str, float], capacity: Capacity | Mapping[str, int], first: frozenset[str] = frozenset()
 ) -> Timeline:
-    """List scheduling in dispatch order, each cell to the first free slot of its browser."""
+    """List scheduling in dispatch order: whenever sessions free, the first pending cells whose
+    browser has a slot and whose pool a session start (what the dispatcher does at run time)."""
+    capacity = as_capacity(capacity)
+    pending = longest_first(cells, expected, first)
     timeline = Timeline()
-    by_browser: dict[str, list[Cell]] = defaultdict(list)
-    for cell in longest_first(cells, expected, first):
-        by_browser[cell.browser].append(cell)
-    for browser, queue in by_browser.items():
-        free = [(0.0, i) for i in range(max(1, slots.get(browser, 1)))]
-        heapq.heapify(free)
-        for cell in queue:
-            start, slot = heapq.heappop(free)
-            end = start + expected[cell.nodeid]
-            timeline.slots.setdefault((browser, slot), []).append((start, end, cell.nodeid))
-            timeline.makespan = max(timeline.makespan, end)
-            heapq.heappush(free, (end, slot))
+    running: list[tuple[float, str]] = []  # (end, browser)
+    now = 0.0
+    while pending:
+        started = False
+        for cell in list(pending):
+            if _has_room(capacity, running, cell.browser):
+                end = now + expected[cell.nodeid]
+                running.append((end, cell.browser))
+                timeline.starts.setdefault(cell.browser, []).append((now, end, cell.nodeid))
+                timeline.makespan = max(timeline.makespan, end)
+                pending.remove(cell)
+                started = True
+        if pending and not started:
+            if not running:  # a browser with no slot at all: the dispatcher drops such cells
+                break
+            now = min(end for end, _ in running)
+            running = [(end, b) for end, b in running if end > now]
     return timeline
 
 
-def lower_bound(cells: Iterable[Cell], durations: Mapping[str, float], slots: Mapping[str, int]) -> float:
-    """No schedule beats max over browsers of max(longest cell, total work / slots)."""
+def _has_room(capacity: Capacity, running: list[tuple[float, str]], browser: str) -> bool:
+    pool = capacity.pool_of(browser)
+    of_browser = sum(1 for _, b in running if b == browser)
+    of_pool = sum(1 for _, b in running if b in pool.browsers)
+    return of_browser < max(1, capacity.slots.get(browser, 1)) and of_pool < max(1, pool.sessions)
+
+
+def lower_bound(cells: Iterable[Cell], durations: Mapping[str, float], capacity: Capacity | Mapping[str, int]) -> float:
+    """No schedule beats, for any pool: its longest cell, its work over its sessions, and each of its
+    browsers' work over that browser's slots. With one browser per node this is max over browsers
+    of max(longest cell, work / slots); with shared nodes the pool's sessions are the divisor."""
+    capacity = as_capacity(capacity)
     work: dict[str, list[float]] = defaultdict(list)
     for cell in cells:
         work[cell.browser].append(durations[cell.nodeid])
-    return max((max(max(d), sum(d) / max(1, slots.get(b, 1))) for b, d in work.items() if d), default=0.0)
+    bound = 0.0
+    for browser, seconds in work.items():
+        pool = capacity.pool_of(browser)
+        pooled = sum(sum(work.get(b, [])) for b in pool.browsers | {browser})
+        bound = max(bound, max(seconds), sum(seconds) / max(1, capacity.slots.get(browser, 1)), pooled / max(1, pool.sessions))
+    return bound
 
 
 def shard(cells: Iterable[Cell], expected: Mapping[str, float], index: int, count: int) -> list[Cell]:
@@ -136,26 +165,31 @@ def shard(cells: Iterable[Cell], expected: Mapping[str, float], index: int, coun
 
 @dataclass
 class Plan:
-    """What the dispatcher needs at run time, handed to the pytest controller as a JSON file."""
+    """What the dispatcher needs at run time: the capacity model and every cell's expected seconds."""
 
-    slots: dict[str, int]
+    capacity: Capacity
     cells: dict[str, dict[str, float | str]]  # nodeid -> {"browser": ..., "expected": ...}
     predicted_makespan: float = 0.0
     estimated: bool = False  # no history for this suite: every duration is DEFAULT_ESTIMATE
+
+    @property
+    def slots(self) -> dict[str, int]:
+        return self.capacity.slots
 
     @classmethod
     def build(
         cls,
         cells: list[Cell],
         expected: Mapping[str, float],
-        slots: Mapping[str, int],
+        capacity: Capacity | Mapping[str, int],
         estimated: bool = False,
         first: frozenset[str] = frozenset(),
     ) -> Plan:
         """`first`: node ids dispatched before all others (--failed-first), longest first among them."""
-        timeline = simulate(cells, expected, slots, first)
+        capacity = as_capacity(capacity)
+        timeline = simulate(cells, expected, capacity, first)
         return cls(
-            slots=dict(slots),
+            capacity=capacity,
             cells={
                 c.nodeid: {"browser": c.browser, "test_id": c.test_id, "expected": round(expected[c.nodeid], 3), "first": c.nodeid in first}
                 for c in cells
@@ -164,18 +198,70 @@ class Plan:
             estimated=estimated,
         )
 
+    def planned_cells(self) -> list[Cell]:
+        return [Cell(nodeid, str(c["test_id"]), str(c["browser"])) for nodeid, c in self.cells.items()]
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "capacity": self.capacity.to_json(),
+            "cells": self.cells,
+            "predicted_makespan": self.predicted_makespan,
+            "estimated": self.estimated,
+        }
+
     def dump(self, path: Path) -> None:
-        data = {"slots": self.slots, "cells": self.cells, "predicted_makespan": self.predicted_makespan, "estimated": self.estimated}
-        path.write_text(json.dumps(data, indent=1), encoding="utf-8")
+        write_json_atomic(path, self.to_json())
 
     @classmethod
     def load(cls, path: Path) -> Plan:
         raw = json.loads(path.read_text(encoding="utf-8"))
         return cls(
-            slots=raw["slots"],
+            capacity=Capacity.from_json(raw["capacity"]),
             cells=raw["cells"],
             predicted_makespan=raw.get("predicted_makespan", 0.0),
             estimated=raw.get("estimated", False),
+        )
+
+
+@dataclass
+class Planning:
+    """What `farm test` decides before pytest starts, so the run can plan from its one collection:
+    the Grid's capacity, a snapshot of the history (every worker must shard alike, whatever another
+    run writes meanwhile), the cells that failed last time (--failed-first) and the shard."""
+
+    capacity: Capacity
+    history: dict[Key, float] = field(default_factory=dict)
+    failed: frozenset[Key] = frozenset()
+    shard: tuple[int, int] | None = None
+
+    def plan(self, collected: list[Cell]) -> Plan:
+        """The run's plan for what pytest collected: this shard's cells, longest expected first."""
+        expected = expected_durations(collected, self.history)
+        cells = shard(collected, expected, *self.shard) if self.shard else collected
+        first = frozenset(c.nodeid for c in cells if (c.test_id, c.browser) in self.failed)
+        estimated = not any(test_id in {c.test_id for c in cells} for test_id, _ in self.history)
+        return Plan.build(cells, expected, self.capacity, estimated=estimated, first=first)
+
+    def dump(self, path: Path) -> None:
+        write_json_atomic(
+            path,
+            {
+                "capacity": self.capacity.to_json(),
+                "history": [[t, b, s] for (t, b), s in sorted(self.history.items())],
+                "failed": sorted(self.failed),
+                "shard": list(self.shard) if self.shard else None,
+            },
+        )
+
+    @classmethod
+    def load(cls, path: Path) -> Planning:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        shard_ = raw.get("shard")
+        return cls(
+            capacity=Capacity.from_json(raw["capacity"]),
+            history={(str(t), str(b)): float(s) for t, b, s in raw.get("history", [])},
+            failed=frozenset((str(t), str(b)) for t, b in raw.get("failed", [])),
+            shard=(int(shard_[0]), int(shard_[1])) if shard_ else None,
         )
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from rich.table import Table
 
+from farm.capacity import CurvePoint, best_concurrency
 from farm.farm import FarmStatus, NodeHealth
 from farm.grid import GridStatus
 from farm.run import RunOutcome
@@ -25,7 +26,23 @@ def capacity_table(status: GridStatus) -> Table:
         table.add_column(column, justify="left" if column in ("browser", "version") else "right")
     for name, cap in sorted(status.capacity().items()):
         table.add_row(name, cap.version or "?", str(cap.nodes), str(cap.slots), str(cap.busy))
+    shared = [pool for pool in status.capacity_model().pools if pool.shared]
+    if shared:
+        table.caption = "; ".join(f"{', '.join(sorted(p.browsers))} share {p.sessions} session(s) at once" for p in shared)
     return table
+
+
+def curve_lines(browser: str, points: list[CurvePoint]) -> Iterator[Table | str]:
+    """`farm calibrate`'s curve: work done per concurrency, and the count to use."""
+    best = best_concurrency(points)
+    table = Table(title=f"{browser}: cells per minute against sessions at once", title_justify="left")
+    for column in ("sessions", "cells", "cells/min", "mean cell", "vs 1 session"):
+        table.add_column(column, justify="right")
+    base = points[0].per_minute or 1.0
+    for p in points:
+        table.add_row(str(p.sessions), str(p.cells), f"{p.per_minute:.1f}", f"{p.mean_cell:.2f}s", f"x{p.per_minute / base:.2f}")
+    yield table
+    yield f"best: {best} session(s) at once (the fewest within 5% of the most work); set it with `farm up --max-sessions {best}`"
 
 
 def nodes_table(nodes: list[NodeHealth]) -> Table:

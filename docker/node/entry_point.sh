@@ -1,19 +1,33 @@
 #!/bin/sh
 # Renders the node config from the SE_* environment (docker-selenium's contract) and starts a node
-# that serves exactly one browser with the driver shipped in this image: no driver detection and no
-# Selenium Manager, which would try to download drivers.
+# that serves the browsers of SE_BROWSER with the drivers shipped in this image: no driver
+# detection and no Selenium Manager, which would try to download drivers.
 set -eu
 umask 077
 : "${SE_EVENT_BUS_HOST:?SE_EVENT_BUS_HOST must name the hub}"
-case "$SE_BROWSER" in
-  chrome)
-    grid_name=chrome; binary=/opt/bin/chromium; vendor='goog:chromeOptions'
-    version=$("$binary" --version 2>/dev/null | sed -n 's/^Chromium \([0-9.]*\).*/\1/p') ;;
-  firefox)
-    grid_name=firefox; binary=/opt/bin/firefox; vendor='moz:firefoxOptions'
-    version=$("$binary" --version 2>/dev/null | sed -n 's/^Mozilla Firefox \([0-9.a-z]*\).*/\1/p') ;;
-  *) echo "entry_point: unknown SE_BROWSER '$SE_BROWSER'" >&2; exit 64 ;;
-esac
+# One driver configuration per browser of SE_BROWSER (a comma list: a shared node serves several).
+drivers=/tmp/selenium-drivers.toml
+: > "$drivers"
+versions=""
+for browser in $(echo "$SE_BROWSER" | tr ',' ' '); do
+  case "$browser" in
+    chrome)
+      grid_name=chrome; binary=/opt/bin/chromium; vendor='goog:chromeOptions'
+      version=$("$binary" --version 2>/dev/null | sed -n 's/^Chromium \([0-9.]*\).*/\1/p') ;;
+    firefox)
+      grid_name=firefox; binary=/opt/bin/firefox; vendor='moz:firefoxOptions'
+      version=$("$binary" --version 2>/dev/null | sed -n 's/^Mozilla Firefox \([0-9.a-z]*\).*/\1/p') ;;
+    *) echo "entry_point: unknown browser '$browser' in SE_BROWSER '$SE_BROWSER'" >&2; exit 64 ;;
+  esac
+  sed -e "s|@SE_NODE_MAX_SESSIONS@|${SE_NODE_MAX_SESSIONS}|" \
+      -e "s|@BROWSER@|${browser}|g" \
+      -e "s|@GRID_BROWSER@|${grid_name}|" \
+      -e "s|@BROWSER_VERSION@|${version}|" \
+      -e "s|@VENDOR@|${vendor}|" \
+      -e "s|@BINARY@|${binary}|" \
+      /opt/selenium/node-driver.toml.tmpl >> "$drivers"
+  versions="${versions}${versions:+, }${browser} ${version}"
+done
 config=/tmp/selenium-node.toml
 sed -e "s|@SE_EVENT_BUS_HOST@|${SE_EVENT_BUS_HOST}|g" \
     -e "s|@SE_EVENT_BUS_PUBLISH_PORT@|${SE_EVENT_BUS_PUBLISH_PORT}|" \
@@ -23,11 +37,7 @@ sed -e "s|@SE_EVENT_BUS_HOST@|${SE_EVENT_BUS_HOST}|g" \
     -e "s|@SE_NODE_OVERRIDE_MAX_SESSIONS@|${SE_NODE_OVERRIDE_MAX_SESSIONS}|" \
     -e "s|@SE_NODE_SESSION_TIMEOUT@|${SE_NODE_SESSION_TIMEOUT}|" \
     -e "s|@SE_NODE_HEARTBEAT_PERIOD@|${SE_NODE_HEARTBEAT_PERIOD}|" \
-    -e "s|@BROWSER@|${SE_BROWSER}|g" \
-    -e "s|@GRID_BROWSER@|${grid_name}|" \
-    -e "s|@BROWSER_VERSION@|${version}|" \
-    -e "s|@VENDOR@|${vendor}|" \
-    -e "s|@BINARY@|${binary}|" \
+    -e "/@DRIVER_CONFIGURATIONS@/{r $drivers" -e "d}" \
     /opt/selenium/node.toml.tmpl > "$config"
 if [ -n "${SE_REGISTRATION_SECRET:-}" ]; then
   # The template ends with the [server] table, so this line lands in it.
@@ -42,6 +52,6 @@ for _ in $(seq 1 50); do
   sleep 0.1
 done
 [ -e "/tmp/.X11-unix/X${DISPLAY#:}" ] || { echo "entry_point: Xvfb did not start: $(tail -n 1 /tmp/xvfb.log)" >&2; exit 70; }
-echo "entry_point: ${SE_BROWSER} ${version} node, ${SE_NODE_MAX_SESSIONS} session(s), hub ${SE_EVENT_BUS_HOST}"
+echo "entry_point: node of ${versions}, ${SE_NODE_MAX_SESSIONS} session(s), hub ${SE_EVENT_BUS_HOST}"
 # shellcheck disable=SC2086
 exec java ${SE_JAVA_OPTS} -jar /opt/selenium/selenium-server.jar node --config "$config"

@@ -5,11 +5,12 @@
 # Xvfb starts beside the driver rather than before it: the browser wrapper (session-display) waits
 # for the display number, which is ready long before the session's browser starts. The display
 # goes away with the driver. Version queries and the like go straight to the driver.
+# Installed as session-driver-<browser>: a node of several browsers has one per driver configuration.
 set -u
-case "$SE_BROWSER" in
+case "${0##*/session-driver-}" in
   chrome) driver=/usr/bin/chromedriver ;;
   firefox) driver=/opt/bin/geckodriver ;;
-  *) echo "session-driver: unknown SE_BROWSER '$SE_BROWSER'" >&2; exit 64 ;;
+  *) echo "session-driver: called as '$0', not session-driver-chrome or session-driver-firefox" >&2; exit 64 ;;
 esac
 case " $* " in
   *" --port"*) ;;

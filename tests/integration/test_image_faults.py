@@ -28,7 +28,7 @@ FIRST_STEP = "ARG BASE\nFROM ${BASE}\nRUN echo first > /tmp/first\n"
 
 
 def probe_recipe(folder: Path) -> Recipe:
-    return Recipe("hub", PROBE, str(folder), "hub.toml", BASE_PACKAGES)  # the hub's base, already built
+    return Recipe("hub", PROBE, str(folder), ("hub.toml",), BASE_PACKAGES)  # the hub's base, already built
 
 
 def engine_state() -> tuple[set[str], set[str], set[str]]:
@@ -70,7 +70,7 @@ def test_ctrl_c_during_a_build_rolls_it_back(tmp_path, clean_engine):
         "import sys\n"
         "from farm.engine import Engine\n"
         "from farm.images import BASE_PACKAGES, Recipe, build_image\n"
-        f"recipe = Recipe('hub', {PROBE!r}, sys.argv[1], 'hub.toml', BASE_PACKAGES)\n"
+        f"recipe = Recipe('hub', {PROBE!r}, sys.argv[1], ('hub.toml',), BASE_PACKAGES)\n"
         "build_image(Engine.connect(), recipe, lambda line: print(line, flush=True))\n"
     )
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}

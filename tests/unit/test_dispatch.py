@@ -2,6 +2,7 @@
 
 import pytest
 
+from farm.capacity import Capacity
 from farm.dispatch import IDLE_NAME, LongestFirstScheduling
 from farm.schedule import Plan
 
@@ -22,10 +23,17 @@ class MockNode:
         return self.name
 
 
+def scheduler(plan: Plan, **kwargs) -> LongestFirstScheduling:
+    """The scheduler as the plugin makes it: the plan arrives with the first collection."""
+    return LongestFirstScheduling(lambda collection: plan, plan.capacity, **kwargs)
+
+
 def make(durations: dict[str, tuple[str, float]], slots: dict[str, int], workers: int, **kwargs):
-    plan = Plan(slots=slots, cells={n: {"browser": b, "test_id": n, "expected": s} for n, (b, s) in durations.items()})
+    plan = Plan(
+        capacity=Capacity.per_browser(slots), cells={n: {"browser": b, "test_id": n, "expected": s} for n, (b, s) in durations.items()}
+    )
     collection = [*durations, f"::{IDLE_NAME}"]
-    sched = LongestFirstScheduling(workers, plan, **kwargs)
+    sched = scheduler(plan, **kwargs)
     nodes = [MockNode(f"gw{i}") for i in range(workers)]
     for node in nodes:
         sched.add_node(node)
@@ -108,8 +116,8 @@ def test_requeued_cell_runs_again():
 
 
 def test_collection_mismatch_is_an_error():
-    plan = Plan(slots={"chrome": 1}, cells={"a": {"browser": "chrome", "expected": 1.0}})
-    sched = LongestFirstScheduling(2, plan)
+    plan = Plan(capacity=Capacity.per_browser({"chrome": 1}), cells={"a": {"browser": "chrome", "expected": 1.0}})
+    sched = scheduler(plan)
     one, two = MockNode("gw0"), MockNode("gw1")
     sched.add_node(one)
     sched.add_node(two)
@@ -137,9 +145,9 @@ class GridSlots:
         self.slots: dict[str, int] | None = dict(slots)
         self.asked = 0
 
-    def __call__(self):
+    def __call__(self) -> Capacity | None:
         self.asked += 1
-        return self.slots
+        return None if self.slots is None else Capacity.per_browser(self.slots)
 
 
 def test_lost_node_shrinks_the_browser_limit_and_reruns_wait_within_it():
@@ -212,9 +220,11 @@ class BrowserNode(MockNode):
 
 
 def make_workers(durations: dict[str, tuple[str, float]], slots: dict[str, int], browsers: list[str], **kwargs):
-    plan = Plan(slots=slots, cells={n: {"browser": b, "test_id": n, "expected": s} for n, (b, s) in durations.items()})
+    plan = Plan(
+        capacity=Capacity.per_browser(slots), cells={n: {"browser": b, "test_id": n, "expected": s} for n, (b, s) in durations.items()}
+    )
     collection = [*durations, f"::{IDLE_NAME}"]
-    sched = LongestFirstScheduling(len(browsers), plan, **kwargs)
+    sched = scheduler(plan, **kwargs)
     nodes = [BrowserNode(f"gw{i}", b) for i, b in enumerate(browsers)]
     for node in nodes:
         sched.add_node(node)
@@ -249,14 +259,14 @@ def test_held_sessions_count_as_slots_of_their_browser():
     assert sched.in_use("chrome") == 2 and running(sched, collection)["gw0"] == "c2"  # reuses its own session
     # the Grid loses a node: 1 slot left. Both workers hold one, so neither may take a new cell
     # beyond what the held sessions already cover, and nobody asks the Grid for a third session.
-    sched.limits = {"chrome": 1}
+    sched.limits = Capacity.per_browser({"chrome": 1})
     sched.note_held(nodes[1], 0)
     sched.mark_test_complete(nodes[1], collection.index("c1"))
     assert sched.running[nodes[1]] is None  # gw0 holds the only slot: gw1 (holding none) waits
     sched.note_held(nodes[0], 1)
     sched.mark_test_complete(nodes[0], collection.index("c2"))
     assert running(sched, collection) == {"gw0": "c3"}  # the holder goes on with its own session
-    assert sched.in_use("chrome") <= sched.limits["chrome"]
+    assert sched.in_use("chrome") <= sched.limits.slots["chrome"]
 
 
 def test_a_worker_holding_sessions_is_counted_while_idle():

@@ -79,7 +79,7 @@ def test_failed_first_cells_are_dispatched_before_longer_ones():
             pass
 
     collection = ["long[chrome]", "failed[chrome]", f"::{IDLE_NAME}"]
-    sched, node = LongestFirstScheduling(1, plan), Node()
+    sched, node = LongestFirstScheduling(lambda collection: plan, plan.capacity), Node()
     sched.add_node(node)
     sched.add_node_collection(node, collection)
     sched.schedule()

@@ -166,10 +166,14 @@ def test_progress_names_the_browsers_that_lost_slots():
 
 
 def test_progress_counts_broken_cells_as_broken_and_no_time_left_once_done():
+    from farm.capacity import Capacity
     from farm.results import CellResult, describe_progress
     from farm.schedule import Plan
 
-    plan = Plan(slots={"chrome": 2}, cells={f"t{i}": {"browser": "chrome", "test_id": f"t{i}", "expected": 10.0} for i in range(4)})
+    plan = Plan(
+        capacity=Capacity.per_browser({"chrome": 2}),
+        cells={f"t{i}": {"browser": "chrome", "test_id": f"t{i}", "expected": 10.0} for i in range(4)},
+    )
     plan.predicted_makespan = 20.0
 
     def cell(nodeid: str, status: str) -> CellResult:

@@ -31,8 +31,8 @@ def test_longest_first_ties_are_reproducible():
 def test_simulate_respects_per_browser_slots():
     cells, expected = cells_for({"a": 10.0, "b": 10.0, "c": 10.0})
     timeline = simulate(cells, expected, {"chrome": 3, "firefox": 1})
-    assert {key for key in timeline.slots if key[0] == "chrome"} == {("chrome", 0), ("chrome", 1), ("chrome", 2)}
-    assert {key for key in timeline.slots if key[0] == "firefox"} == {("firefox", 0)}
+    assert [start for start, _, _ in timeline.starts["chrome"]] == [0.0, 0.0, 0.0]  # three slots: all at once
+    assert [start for start, _, _ in timeline.starts["firefox"]] == [0.0, 10.0, 20.0]
     assert timeline.makespan == 30.0  # firefox's single slot runs all three
 
 

@@ -1,0 +1,68 @@
+"""Farm's overhead where ordering cannot help: uniform tests on one browser, plain xdist vs `farm test`.
+
+Suite: benchmarks/suite_uniform (UNIFORM_TESTS tests, default 60, each 1 s of page time) on chrome
+alone, on the farm's own grid (`farm up`). Plain xdist is `pytest -n SLOTS` with farm's plugin
+outside `farm test` (it only parametrizes the browser and opens a fresh session per test); `farm
+test --no-report` runs the same suite the way users run it: its own collection, longest-first
+dispatch, session watch, console listener, results and history. Rounds alternate the two so a
+slow moment of the machine hits both alike. Prints each run, the medians and farm / plain.
+
+    .venv/bin/farm up && .venv/bin/python benchmarks/uniform_overhead.py --rounds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+from grid_makespan import APP, timed  # benchmarks/grid_makespan.py
+
+from farm.config import load_config
+from farm.grid import GridClient
+from farm.run import TestOptions, application
+
+SUITE = Path(__file__).parent / "suite_uniform"
+BROWSER = "chrome"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--tests", type=int, default=60)
+    args = parser.parse_args()
+    config = load_config()
+    grid = config.grid_url
+    slots = GridClient(grid).status().slots().get(BROWSER, 0)
+    work = Path(tempfile.mkdtemp(prefix="farm-uniform-"))
+    env = {**os.environ, "UNIFORM_TESTS": str(args.tests), "FARM_REPORTS_DIR": str(work / "reports")}
+    print(f"grid {grid}: {slots} {BROWSER} slots; {args.tests} uniform tests; {args.rounds} rounds", flush=True)
+    farm = [sys.executable, "-m", "farm", "test", str(SUITE), "--browsers", BROWSER, "--app-dir", str(APP), "--no-report"]
+    timed([*farm, "--results-dir", str(work / "warm-up")], work / "warm-up.log", env)  # history, and a warm disk cache
+    plain_times: list[float] = []
+    farm_times: list[float] = []
+    with application(config, TestOptions(paths=[str(SUITE)], app_dir=str(APP)), own_grid=True) as app:
+        plain = [sys.executable, "-m", "pytest", str(SUITE), "-q", "-p", "no:cacheprovider", "-p", "xdist", "-n", str(slots)]
+        plain += ["--farm-browsers", BROWSER, "--farm-grid-url", grid, "--farm-base-url", app.base_url]
+        for round_ in range(args.rounds):
+            plain_times.append(timed(plain, work / f"plain-{round_}.log", env))
+            farm_times.append(timed([*farm, "--results-dir", str(work / f"farm-{round_}")], work / f"farm-{round_}.log", env))
+            summary = json.loads((work / f"farm-{round_}" / "summary.json").read_text())
+            print(
+                f"  round {round_ + 1}: plain xdist {plain_times[-1]:.1f}s, farm test {farm_times[-1]:.1f}s "
+                f"(cells {summary['makespan']['actual']:.1f}s of it, {summary['counts']['passed']} passed)",
+                flush=True,
+            )
+    plain_median, farm_median = statistics.median(plain_times), statistics.median(farm_times)
+    print(f"\nplain pytest -n {slots}: median {plain_median:.1f}s  {[round(t, 1) for t in plain_times]}")
+    print(f"farm test --no-report: median {farm_median:.1f}s  {[round(t, 1) for t in farm_times]}")
+    print(f"farm / plain xdist: {farm_median / plain_median:.3f} (target <= 1.03)")
+    print(f"logs: {work}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,167 @@
+"""The capacity model (per-browser nodes or shared pools), and the schedule, bound and dispatch that follow it."""
+
+import pytest
+
+from farm.capacity import Capacity, CurvePoint, NodeOffer, Pool, best_concurrency, from_nodes, machine_sessions
+from farm.config import FarmConfig
+from farm.dispatch import IDLE_NAME, LongestFirstScheduling
+from farm.errors import ConfigError
+from farm.grid import GridStatus, parse_node
+from farm.matrix import Cell
+from farm.schedule import Plan, Planning, lower_bound, simulate
+
+CHROME_ONLY = NodeOffer({"chrome": 2}, 2)
+FIREFOX_ONLY = NodeOffer({"firefox": 2}, 2)
+SHARED = NodeOffer({"chrome": 2, "firefox": 2}, 2)
+
+
+def test_nodes_of_one_browser_each_are_pools_of_their_own():
+    capacity = from_nodes([CHROME_ONLY, CHROME_ONLY, FIREFOX_ONLY])
+    assert capacity.slots == {"chrome": 4, "firefox": 2}
+    assert capacity.pool_of("chrome") == Pool(frozenset({"chrome"}), 4)
+    assert capacity.model == "per-browser"
+
+
+def test_nodes_serving_several_browsers_share_one_pool():
+    capacity = from_nodes([SHARED, SHARED])
+    assert capacity.slots == {"chrome": 4, "firefox": 4}  # what the Grid's slot list says
+    assert capacity.pools == (Pool(frozenset({"chrome", "firefox"}), 4),)  # what can run at once
+    assert capacity.model == "shared"
+    assert capacity.workers() == 8  # every browser may need every session at some point
+
+
+def test_a_node_without_max_sessions_offers_its_slots():
+    assert from_nodes([NodeOffer({"chrome": 3}, 0)]).pools == (Pool(frozenset({"chrome"}), 3),)
+
+
+def test_a_pool_limited_to_the_run_keeps_its_sessions():
+    capacity = from_nodes([NodeOffer({"chrome": 4, "firefox": 4, "edge": 4}, 4)]).only(["chrome", "firefox"])
+    assert capacity.slots == {"chrome": 4, "firefox": 4}
+    assert capacity.pools == (Pool(frozenset({"chrome", "firefox"}), 4),)
+    assert Capacity.from_json(capacity.to_json()) == capacity
+
+
+def test_grid_status_max_sessions_makes_the_pool():
+    raw = {
+        "id": "n1",
+        "uri": "http://n1:5555",
+        "availability": "UP",
+        "maxSessions": 2,
+        "slots": [{"stereotype": {"browserName": name}} for name in ("chrome", "chrome", "firefox", "firefox")],
+    }
+    status = GridStatus("http://grid", True, "4.48.0", 0, [parse_node(raw), parse_node({**raw, "id": "n2", "availability": "DOWN"})])
+    assert status.capacity_model() == Capacity({"chrome": 2, "firefox": 2}, (Pool(frozenset({"chrome", "firefox"}), 2),))
+
+
+def cells(work: dict[str, list[float]]) -> tuple[list[Cell], dict[str, float]]:
+    made = [Cell(f"t{i}[{b}]", f"t{i}", b) for b, seconds in work.items() for i in range(len(seconds))]
+    return made, {c.nodeid: work[c.browser][int(c.test_id[1:])] for c in made}
+
+
+# the issue's case: firefox has more work than chrome; per-browser slots leave chrome's idle
+WORK = {"chrome": [10.0] * 6, "firefox": [10.0] * 10}
+
+
+def test_the_bound_follows_the_capacity_model():
+    matrix, durations = cells(WORK)
+    assert lower_bound(matrix, durations, {"chrome": 2, "firefox": 2}) == 50.0  # firefox's 100 s over 2 slots
+    shared = Capacity({"chrome": 4, "firefox": 4}, (Pool(frozenset({"chrome", "firefox"}), 4),))
+    assert lower_bound(matrix, durations, shared) == 40.0  # 160 s over the pool's 4 sessions
+
+
+def test_simulation_lets_the_queued_browser_take_a_shared_pool():
+    matrix, durations = cells(WORK)
+    per_browser = simulate(matrix, durations, {"chrome": 2, "firefox": 2})
+    shared = simulate(matrix, durations, Capacity({"chrome": 4, "firefox": 4}, (Pool(frozenset({"chrome", "firefox"}), 4),)))
+    assert per_browser.makespan == 50.0
+    assert shared.makespan == 40.0
+    assert max(end for _, end, _ in shared.starts["chrome"]) <= 30.0  # chrome done early, firefox took its sessions
+
+
+def test_simulation_never_exceeds_the_pool_or_a_browsers_slots():
+    matrix, durations = cells({"chrome": [5.0] * 4, "firefox": [5.0] * 4})
+    capacity = Capacity({"chrome": 1, "firefox": 3}, (Pool(frozenset({"chrome", "firefox"}), 3),))
+    timeline = simulate(matrix, durations, capacity)
+    events = sorted((start, end) for runs in timeline.starts.values() for start, end, _ in runs)
+    for moment in (0.0, 5.0, 10.0):
+        assert sum(1 for start, end in events if start <= moment < end) <= 3
+    assert all(b[0] >= a[1] for a, b in zip(timeline.starts["chrome"], timeline.starts["chrome"][1:], strict=False))
+
+
+class Worker:
+    def __init__(self, name: str, browser: str) -> None:
+        self.name, self.workerinput, self.sent, self.shut = name, {"farm_browser": browser}, [], False
+
+    def send_runtest_some(self, indices: list[int]) -> None:
+        self.sent.extend(indices)
+
+    def shutdown(self) -> None:
+        self.shut = True
+
+
+def test_dispatch_keeps_a_shared_pool_full_and_within_its_sessions():
+    pool = Capacity({"chrome": 2, "firefox": 2}, (Pool(frozenset({"chrome", "firefox"}), 2),))
+    durations = {"c1": ("chrome", 3.0), "f1": ("firefox", 9.0), "f2": ("firefox", 8.0), "f3": ("firefox", 7.0)}
+    plan = Plan(pool, {n: {"browser": b, "test_id": n, "expected": s} for n, (b, s) in durations.items()})
+    sched = LongestFirstScheduling(lambda collection: plan, pool)
+    workers = [Worker("c-a", "chrome"), Worker("c-b", "chrome"), Worker("f-a", "firefox"), Worker("f-b", "firefox")]
+    collection = [*durations, f"::{IDLE_NAME}"]
+    for worker in workers:
+        sched.add_node(worker)
+    sched.add_node_collection(workers[2], collection)  # one worker's collection is enough to start
+    sched.schedule()
+    assert {w.name: collection[i] for w, i in sched.running.items() if i is not None} == {"f-a": "f1"}
+    for worker in (workers[3], workers[0], workers[1]):
+        sched.add_node_collection(worker, collection)
+        sched.schedule()
+    running = {w.name: collection[i] for w, i in sched.running.items() if i is not None}
+    assert running == {"f-a": "f1", "f-b": "f2"}  # the pool's 2 sessions, longest first; chrome waits
+    sched.mark_test_complete(workers[3], collection.index("f2"))
+    running = {w.name: collection[i] for w, i in sched.running.items() if i is not None}
+    assert running == {"f-a": "f1", "f-b": "f3"}  # still longest first
+    assert workers[1].shut is False and workers[0].shut is False  # chrome still has c1 pending
+    sched.mark_test_complete(workers[2], collection.index("f1"))
+    running = {w.name: collection[i] for w, i in sched.running.items() if i is not None}
+    assert running == {"f-b": "f3", "c-a": "c1"}  # firefox's freed session serves chrome
+    assert workers[2].shut  # nothing left for firefox: the worker ends
+
+
+def test_planning_shards_and_orders_the_collected_cells_alike_everywhere(tmp_path):
+    collected = [Cell(f"t{i}[{b}]", f"t{i}", b) for i in range(6) for b in ("chrome", "firefox")]
+    history = {(f"t{i}", b): float(i + 1) for i in range(6) for b in ("chrome", "firefox")}
+    planning = Planning(Capacity.per_browser({"chrome": 1, "firefox": 1}), history, frozenset({("t0", "chrome")}), (1, 2))
+    planning.dump(tmp_path / "planning.json")
+    again = Planning.load(tmp_path / "planning.json")
+    assert again == planning
+    one, two = planning.plan(collected), Planning(planning.capacity, history, frozenset(), (2, 2)).plan(collected)
+    assert one.cells.keys() == again.plan(collected).cells.keys()
+    assert set(one.cells).isdisjoint(two.cells) and set(one.cells) | set(two.cells) == {c.nodeid for c in collected}
+    assert one.cells.get("t0[chrome]", {}).get("first", True)  # failed last time: first, if in this shard
+    assert not one.estimated
+    one.dump(tmp_path / "plan.json")
+    assert Plan.load(tmp_path / "plan.json").to_json() == one.to_json()
+
+
+def test_default_sessions_follow_cores_within_memory():
+    gib = 1024**3
+    assert machine_sessions(2, 24 * gib, 2) == 2  # this machine: cores bound it
+    assert machine_sessions(16, 8 * gib, 2) == 3  # 6 GiB for browsers over 2 nodes
+    assert machine_sessions(8, 2 * gib, 4) == 1  # never below one
+    assert machine_sessions(64, 512 * gib, 1) == 16  # Grid's practical ceiling
+
+
+def test_best_concurrency_is_the_fewest_sessions_near_the_most_work():
+    flat = [CurvePoint(1, 30, 60.0, 2.0), CurvePoint(2, 58, 60.0, 2.1), CurvePoint(3, 59, 60.0, 3.0), CurvePoint(4, 60, 60.0, 4.0)]
+    assert best_concurrency(flat) == 2  # 58/min is within 5 % of 60: two more browsers buy nothing
+    rising = [CurvePoint(1, 30, 60.0, 2.0), CurvePoint(2, 60, 60.0, 2.0), CurvePoint(3, 90, 60.0, 2.0)]
+    assert best_concurrency(rising) == 3
+
+
+def test_shared_capacity_config():
+    config = FarmConfig(capacity="shared", nodes={"chrome": 1, "firefox": 1}).validate()
+    assert config.node_groups() == {"shared": 2}  # as many browsers at once as per-browser nodes
+    assert FarmConfig().validate().node_groups() == {"chrome": 1, "firefox": 1}
+    with pytest.raises(ConfigError, match="shared nodes serve chrome, firefox"):
+        FarmConfig(capacity="shared", browsers=("chrome", "edge")).validate()
+    with pytest.raises(ConfigError, match="capacity: 'pooled' must be one of browser, shared"):
+        FarmConfig(capacity="pooled").validate()
