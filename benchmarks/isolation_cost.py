@@ -34,7 +34,9 @@ def timed(action: Callable[[], object]) -> float:
     return time.monotonic() - started
 
 
-def measure(grid: str, browser: str, url: str, cells: int) -> None:
+def measure(grid: str, browser: str, url: str, cells: int) -> dict[str, float]:
+    """Mean seconds per cell: the work alone, with a fresh session, with a fresh user context;
+    printed, and returned with the overheads (`session_overhead`, `context_overhead`)."""
     kept = KeptBrowser(open_session(grid, browser, bidi=True), grid)
     probe = timed(lambda: leaks(kept, url))
     bare = statistics.mean(timed(lambda: work(kept.driver, url)) for _ in range(cells))  # the work alone
@@ -59,6 +61,7 @@ def measure(grid: str, browser: str, url: str, cells: int) -> None:
         f" | user context {context:5.2f} s (overhead {context - bare:5.2f} s) | x{context / session:.2f} per cell;"
         f" probe once {probe:4.2f} s"
     )
+    return {"bare": bare, "session": session, "context": context, "session_overhead": session - bare, "context_overhead": context - bare}
 
 
 def main() -> None:

@@ -256,9 +256,17 @@ class LongestFirstScheduling:
         self.refresh_limits()
         self._drop_unrunnable()
         idle = self._idle_workers()
+        blocked: set[str] = set()  # no idle worker may take this browser now: nor any later cell of it
+        waiting = {self.browser_of(i) for i in self.pending}
         for index in list(self.pending):
-            node = self._worker_for(self.browser_of(index), idle)
+            browser = self.browser_of(index)
+            if not idle or blocked >= waiting:
+                break
+            if browser in blocked:
+                continue
+            node = self._worker_for(browser, idle)
             if node is None:
+                blocked.add(browser)
                 continue
             idle.remove(node)
             self.pending.remove(index)

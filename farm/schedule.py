@@ -7,9 +7,10 @@ adapter that applies the order at run time lives in farm.dispatch.
 
 from __future__ import annotations
 
+import heapq
 import json
 import statistics
-from collections import defaultdict
+from collections import Counter, defaultdict, deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,36 +95,42 @@ def as_capacity(capacity: Capacity | Mapping[str, int]) -> Capacity:
 def simulate(
     cells: Iterable[Cell], expected: Mapping[str, float], capacity: Capacity | Mapping[str, int], first: frozenset[str] = frozenset()
 ) -> Timeline:
-    """List scheduling in dispatch order: whenever sessions free, the first pending cells whose
-    browser has a slot and whose pool a session start (what the dispatcher does at run time)."""
+    """List scheduling in dispatch order: whenever a session frees, the first pending cell whose
+    browser has a slot and whose pool a session starts (what the dispatcher does at run time).
+    Per-browser queues and counters keep it O(cells x browsers), so every worker can afford it."""
     capacity = as_capacity(capacity)
-    pending = longest_first(cells, expected, first)
-    timeline = Timeline()
-    running: list[tuple[float, str]] = []  # (end, browser)
-    now = 0.0
-    while pending:
-        started = False
-        for cell in list(pending):
-            if _has_room(capacity, running, cell.browser):
-                end = now + expected[cell.nodeid]
-                running.append((end, cell.browser))
-                timeline.starts.setdefault(cell.browser, []).append((now, end, cell.nodeid))
-                timeline.makespan = max(timeline.makespan, end)
-                pending.remove(cell)
-                started = True
-        if pending and not started:
-            if not running:  # a browser with no slot at all: the dispatcher drops such cells
-                break
-            now = min(end for end, _ in running)
-            running = [(end, b) for end, b in running if end > now]
+    order = longest_first(cells, expected, first)
+    rank = {cell.nodeid: i for i, cell in enumerate(order)}
+    queues: dict[str, deque[Cell]] = defaultdict(deque)
+    for cell in order:
+        queues[cell.browser].append(cell)
+    pools = {browser: capacity.pool_of(browser) for browser in queues}
+    per_browser: Counter[str] = Counter()
+    per_pool: Counter[frozenset[str]] = Counter()
+    ends: list[tuple[float, str]] = []
+    timeline, now = Timeline(), 0.0
+
+    def room(browser: str) -> bool:
+        pool = pools[browser]
+        return per_browser[browser] < max(1, capacity.slots.get(browser, 1)) and per_pool[pool.browsers] < max(1, pool.sessions)
+
+    while any(queues.values()):
+        ready = [b for b, queue in queues.items() if queue and room(b)]
+        if ready:
+            cell = queues[min(ready, key=lambda b: rank[queues[b][0].nodeid])].popleft()
+            end = now + expected[cell.nodeid]
+            heapq.heappush(ends, (end, cell.browser))
+            per_browser[cell.browser] += 1
+            per_pool[pools[cell.browser].browsers] += 1
+            timeline.starts.setdefault(cell.browser, []).append((now, end, cell.nodeid))
+            timeline.makespan = max(timeline.makespan, end)
+        elif ends:
+            now, browser = heapq.heappop(ends)
+            per_browser[browser] -= 1
+            per_pool[pools[browser].browsers] -= 1
+        else:  # pragma: no cover - a queued browser always has room once nothing runs
+            break
     return timeline
-
-
-def _has_room(capacity: Capacity, running: list[tuple[float, str]], browser: str) -> bool:
-    pool = capacity.pool_of(browser)
-    of_browser = sum(1 for _, b in running if b == browser)
-    of_pool = sum(1 for _, b in running if b in pool.browsers)
-    return of_browser < max(1, capacity.slots.get(browser, 1)) and of_pool < max(1, pool.sessions)
 
 
 def lower_bound(cells: Iterable[Cell], durations: Mapping[str, float], capacity: Capacity | Mapping[str, int]) -> float:

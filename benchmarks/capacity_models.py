@@ -1,0 +1,124 @@
+"""Issue 12's comparison in one sitting: plain xdist against `farm test` on both capacity models.
+
+Same machine, same number of concurrent browsers (4), benchmarks/suite_mixed (18 tests of 0.3-4 s)
+x chrome, firefox, on a farm of its own (name farm-bench) that this script starts and removes:
+
+1. Nodes of one browser each (chrome 1 x 2 sessions, firefox 1 x 2): `pytest -n 4 --dist load`
+   and `--dist worksteal` (a fresh session per test, as plain xdist suites do), then `farm test
+   --isolation context` (a history first, then the measured run).
+2. The per-cell isolation overhead per browser (benchmarks/isolation_cost.py) on the same grid.
+3. Shared nodes (2 nodes x 2 sessions, each serving chrome and firefox): `farm test --isolation
+   context` with the same history.
+
+Prints each run's wall time, its cells' makespan (first start to last stop) against the lower bound
+of the capacity model it ran on, farm's ratio to the best xdist mode, the isolation overhead per
+browser and the runner's memory per concurrent browser, each next to issue 12's target.
+
+    .venv/bin/python benchmarks/capacity_models.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from grid_makespan import APP, SUITES, measured, pytest_mode  # benchmarks/grid_makespan.py
+from isolation_cost import measure as isolation_overhead  # benchmarks/isolation_cost.py
+
+from farm import farm as farm_api
+from farm.config import load_config
+from farm.isolation import probe_site
+from farm.run import TestOptions, application
+
+NAME, PORT = "farm-bench", "4499"
+BROWSERS = "chrome,firefox"
+CONCURRENT = 4
+ENV = {**os.environ, "FARM_NAME": NAME, "FARM_HUB_PORT": PORT}
+
+
+def farm(*args: str, env: dict[str, str] | None = None, log: Path | None = None) -> None:
+    command = [sys.executable, "-m", "farm", *args]
+    with (log or Path(os.devnull)).open("w") as out:
+        subprocess.run(command, check=True, env=env or ENV, stdout=out, stderr=subprocess.STDOUT)
+
+
+def farm_test(work: Path, run: str, env: dict[str, str]) -> dict:
+    """One `farm test --isolation context` of the mixed suite; its summary, wall time and peak memory."""
+    command = [sys.executable, "-m", "farm", "test", str(SUITES["mixed"]), "--browsers", BROWSERS, "--app-dir", str(APP)]
+    command += ["--no-report", "--isolation", "context", "--results-dir", str(work / run)]
+    wall, peak = measured(command, work / f"{run}.log", env)
+    summary = json.loads((work / run / "summary.json").read_text())
+    return {"wall": wall, "peak_kib": peak, "summary": summary}
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "MISSED"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cells", type=int, default=8, help="cells of each kind per browser for the isolation overhead")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="farm-capacity-"))
+    env = {**ENV, "FARM_REPORTS_DIR": str(work / "reports")}  # the history these runs share
+    config = load_config(environ=ENV)
+    walls: dict[str, float] = {}
+    runs: dict[str, dict] = {}
+    try:
+        print(f"farm {NAME} on port {PORT}: nodes of one browser each, 1 x 2 sessions per browser", flush=True)
+        farm("up", "--browsers", BROWSERS, "--capacity", "browser", "--nodes", "chrome=1,firefox=1", "--max-sessions", "2")
+        with application(config, TestOptions(paths=[str(SUITES["mixed"])], app_dir=str(APP)), own_grid=True) as app:
+            for mode in ("load", "worksteal"):
+                extra = ["-p", "xdist", "-n", str(CONCURRENT), "--dist", mode]
+                walls[f"pytest -n {CONCURRENT} --dist {mode}"] = pytest_mode(
+                    config.grid_url, app.base_url, SUITES["mixed"], extra, work / f"{mode}.log"
+                )
+                print(f"  xdist {mode}: {walls[f'pytest -n {CONCURRENT} --dist {mode}']:.1f}s", flush=True)
+        farm_test(work, "history", env)  # the history every measured farm run plans from
+        runs["per-browser"] = farm_test(work, "per-browser", env)
+        print(f"  farm test, per-browser nodes: {runs['per-browser']['wall']:.1f}s", flush=True)
+        print("isolation overhead per cell (benchmarks/isolation_cost.py):", flush=True)
+        with probe_site(farm_api.gateway(config)) as url:
+            assert url is not None
+            overhead = {b: isolation_overhead(config.grid_url, b, url, args.cells) for b in BROWSERS.split(",")}
+        print("shared nodes: 2 nodes x 2 sessions, each serving chrome and firefox", flush=True)
+        farm("up", "--browsers", BROWSERS, "--capacity", "shared", "--nodes", "chrome=1,firefox=1", "--max-sessions", "2")
+        runs["shared"] = farm_test(work, "shared", env)
+        print(f"  farm test, shared nodes: {runs['shared']['wall']:.1f}s", flush=True)
+    finally:
+        farm("down")
+    report(walls, runs, overhead)
+    print(f"logs: {work}")
+
+
+def report(walls: dict[str, float], runs: dict[str, dict], overhead: dict[str, dict[str, float]]) -> None:
+    best = min(walls.values())
+    print(f"\n{'run':34} {'wall':>7} {'cells':>7} {'bound':>7} {'cells/bound':>12} {'wall/best xdist':>16}")
+    for name, wall in walls.items():
+        print(f"{name:34} {wall:6.1f}s {'':>7} {'':>7} {'':>12} {wall / best:16.2f}")
+    for model, run in runs.items():
+        mk, wall = run["summary"]["makespan"], run["wall"]
+        ratio, name = mk["actual"] / mk["lower_bound"], f"farm test ({model} capacity)"
+        print(f"{name:34} {wall:6.1f}s {mk['actual']:6.1f}s {mk['lower_bound']:6.1f}s {ratio:12.3f} {wall / best:16.2f}")
+    print("\ntargets (issue 12):")
+    for model, run in runs.items():
+        mk, vs_xdist = run["summary"]["makespan"], run["wall"] / best
+        ratio = mk["actual"] / mk["lower_bound"]
+        print(f"  farm ({model}) <= 0.6 x best xdist: {vs_xdist:.2f} {verdict(vs_xdist <= 0.6)}")
+        print(f"  makespan ({model}) <= 1.05 x its lower bound: {ratio:.3f} {verdict(ratio <= 1.05)}")
+    for browser, seconds in overhead.items():
+        cost = seconds["context_overhead"]
+        print(f"  isolation overhead {browser} <= 0.3 s per cell: {cost:.2f} s {verdict(cost <= 0.3)}")
+    for model, run in runs.items():
+        mib = run["peak_kib"] / 1024
+        print(f"  runner memory ({model}): {mib:.0f} MiB peak, {mib / CONCURRENT:.0f} MiB per concurrent browser")
+    print("  uniform suite, farm test <= 1.03 x plain xdist: benchmarks/uniform_overhead.py")
+
+
+if __name__ == "__main__":
+    main()
