@@ -4,11 +4,12 @@ Same machine, same number of concurrent browsers (4), benchmarks/suite_mixed (18
 x chrome, firefox, on a farm of its own (name farm-bench) that this script starts and removes:
 
 1. Nodes of one browser each (chrome 1 x 2 sessions, firefox 1 x 2): `pytest -n 4 --dist load`
-   and `--dist worksteal` (a fresh session per test, as plain xdist suites do), then `farm test
-   --isolation context` (a history first, then the measured run).
+   and `--dist worksteal` (a fresh session per test, as plain xdist suites do), then `farm test`
+   with `--isolation session` (a fresh session per cell) and `--isolation context` (a kept session
+   per worker, a user context per cell), each after a run that makes its history.
 2. The per-cell isolation overhead per browser (benchmarks/isolation_cost.py) on the same grid.
-3. Shared nodes (2 nodes x 2 sessions, each serving chrome and firefox): `farm test --isolation
-   context` with the same history.
+3. Shared nodes (2 nodes x 2 sessions, each serving chrome and firefox): `farm test` with each
+   isolation, planned from the same histories.
 
 Prints each run's wall time, its cells' makespan (first start to last stop) against the lower bound
 of the capacity model it ran on, farm's ratio to the best xdist mode, the isolation overhead per
@@ -38,19 +39,20 @@ from farm.run import TestOptions, application
 NAME, PORT = "farm-bench", "4499"
 BROWSERS = "chrome,firefox"
 CONCURRENT = 4
+ISOLATIONS = ("session", "context")
 ENV = {**os.environ, "FARM_NAME": NAME, "FARM_HUB_PORT": PORT}
 
 
-def farm(*args: str, env: dict[str, str] | None = None, log: Path | None = None) -> None:
-    command = [sys.executable, "-m", "farm", *args]
-    with (log or Path(os.devnull)).open("w") as out:
-        subprocess.run(command, check=True, env=env or ENV, stdout=out, stderr=subprocess.STDOUT)
+def farm(*args: str) -> None:
+    subprocess.run([sys.executable, "-m", "farm", *args], check=True, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
 
 
-def farm_test(work: Path, run: str, env: dict[str, str]) -> dict:
-    """One `farm test --isolation context` of the mixed suite; its summary, wall time and peak memory."""
+def farm_test(work: Path, run: str, isolation: str) -> dict:
+    """One `farm test` of the mixed suite; its summary, wall time and peak memory. Each isolation
+    has a history of its own (a kept session makes every cell shorter)."""
+    env = {**ENV, "FARM_REPORTS_DIR": str(work / f"reports-{isolation}")}
     command = [sys.executable, "-m", "farm", "test", str(SUITES["mixed"]), "--browsers", BROWSERS, "--app-dir", str(APP)]
-    command += ["--no-report", "--isolation", "context", "--results-dir", str(work / run)]
+    command += ["--no-report", "--isolation", isolation, "--results-dir", str(work / run)]
     wall, peak = measured(command, work / f"{run}.log", env)
     summary = json.loads((work / run / "summary.json").read_text())
     return {"wall": wall, "peak_kib": peak, "summary": summary}
@@ -65,7 +67,6 @@ def main() -> None:
     parser.add_argument("--cells", type=int, default=8, help="cells of each kind per browser for the isolation overhead")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="farm-capacity-"))
-    env = {**ENV, "FARM_REPORTS_DIR": str(work / "reports")}  # the history these runs share
     config = load_config(environ=ENV)
     walls: dict[str, float] = {}
     runs: dict[str, dict] = {}
@@ -79,17 +80,19 @@ def main() -> None:
                     config.grid_url, app.base_url, SUITES["mixed"], extra, work / f"{mode}.log"
                 )
                 print(f"  xdist {mode}: {walls[f'pytest -n {CONCURRENT} --dist {mode}']:.1f}s", flush=True)
-        farm_test(work, "history", env)  # the history every measured farm run plans from
-        runs["per-browser"] = farm_test(work, "per-browser", env)
-        print(f"  farm test, per-browser nodes: {runs['per-browser']['wall']:.1f}s", flush=True)
+        for isolation in ISOLATIONS:
+            farm_test(work, f"history-{isolation}", isolation)  # the history the measured runs plan from
+            runs[f"per-browser, {isolation}"] = run = farm_test(work, f"per-browser-{isolation}", isolation)
+            print(f"  farm test --isolation {isolation}, per-browser nodes: {run['wall']:.1f}s", flush=True)
         print("isolation overhead per cell (benchmarks/isolation_cost.py):", flush=True)
         with probe_site(farm_api.gateway(config)) as url:
             assert url is not None
             overhead = {b: isolation_overhead(config.grid_url, b, url, args.cells) for b in BROWSERS.split(",")}
         print("shared nodes: 2 nodes x 2 sessions, each serving chrome and firefox", flush=True)
         farm("up", "--browsers", BROWSERS, "--capacity", "shared", "--nodes", "chrome=1,firefox=1", "--max-sessions", "2")
-        runs["shared"] = farm_test(work, "shared", env)
-        print(f"  farm test, shared nodes: {runs['shared']['wall']:.1f}s", flush=True)
+        for isolation in ISOLATIONS:
+            runs[f"shared, {isolation}"] = run = farm_test(work, f"shared-{isolation}", isolation)
+            print(f"  farm test --isolation {isolation}, shared nodes: {run['wall']:.1f}s", flush=True)
     finally:
         farm("down")
     report(walls, runs, overhead)
@@ -103,7 +106,7 @@ def report(walls: dict[str, float], runs: dict[str, dict], overhead: dict[str, d
         print(f"{name:34} {wall:6.1f}s {'':>7} {'':>7} {'':>12} {wall / best:16.2f}")
     for model, run in runs.items():
         mk, wall = run["summary"]["makespan"], run["wall"]
-        ratio, name = mk["actual"] / mk["lower_bound"], f"farm test ({model} capacity)"
+        ratio, name = mk["actual"] / mk["lower_bound"], f"farm test ({model})"
         print(f"{name:34} {wall:6.1f}s {mk['actual']:6.1f}s {mk['lower_bound']:6.1f}s {ratio:12.3f} {wall / best:16.2f}")
     print("\ntargets (issue 12):")
     for model, run in runs.items():
