@@ -76,6 +76,7 @@ class GridStatus:
             "ready": self.ready,
             "version": self.version,
             "browsers": {name: asdict(cap) for name, cap in sorted(self.capacity().items())},
+            "pools": self.capacity_model().to_json()["pools"],
             "queue": self.queue,
         }
 

@@ -132,6 +132,7 @@ def test_grid_status_capacity_and_json_shape():
             "chrome": {"nodes": 2, "slots": 4, "busy": 1, "version": "1.0"},
             "edge": {"nodes": 1, "slots": 1, "busy": 0, "version": "1.0"},
         },
+        "pools": [{"browsers": ["chrome"], "sessions": 4}, {"browsers": ["edge"], "sessions": 1}],  # nodes report no maxSessions
     }
 
 
