@@ -88,3 +88,20 @@ def test_shared_nodes_refuse_a_browser_they_do_not_serve(shared_farm):
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(directory)
         assert main(["up", "--browsers", "chrome,edge", "--capacity", "shared"]) == 2
+
+
+def test_calibrate_prints_the_curve_and_the_best_count(shared_farm, capsys):
+    """`farm calibrate` on real sessions: one point per concurrency, the best count among them;
+    asking for more sessions than the grid runs at once says how to get them."""
+    directory, _port = shared_farm
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(directory)
+        capsys.readouterr()
+        assert main(["calibrate", "--browser", "firefox", "--up-to", "2", "--seconds", "5"]) == 0
+        out = capsys.readouterr().out
+        assert "cells per minute against sessions at once" in out
+        best = int(out.split("best: ")[1].split(" ")[0])
+        assert best in (1, 2)
+        assert main(["calibrate", "--browser", "chrome", "--up-to", "3", "--seconds", "5"]) == 3
+        err = capsys.readouterr().err
+        assert "runs 2 chrome session(s) at once" in err and "--max-sessions 3" in err
