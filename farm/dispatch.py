@@ -28,6 +28,7 @@ with the reason, so the run ends with every cell accounted for instead of waitin
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -75,6 +76,8 @@ class LongestFirstScheduling:
         self.idle_index = -1
         self.pending: list[int] = []
         self.held: dict[Any, int] = {}  # sessions a worker kept open after its last cell
+        self.open_times: dict[str, list[float]] = {}  # seconds each new session of a browser took to open
+        self.started_at: dict[Any, float] = {}  # when each running worker was sent its cell
         self.collection_error: str | None = None
 
     # protocol properties ----------------------------------------------------------------------
@@ -109,6 +112,16 @@ class LongestFirstScheduling:
     def serves(node: Any) -> str | None:
         """The browser a worker serves (None: any, for a plain single-process run)."""
         return getattr(node, "workerinput", {}).get("farm_browser")
+
+    def note_opened(self, browser: str, seconds: list[float]) -> None:
+        """Sessions a worker opened during its last cell, and how long each took to open."""
+        if browser and seconds:
+            self.open_times.setdefault(browser, []).extend(seconds)
+
+    def open_cost(self, browser: str) -> float | None:
+        """What opening a session of `browser` costs in this run (median so far); None before any."""
+        seen = self.open_times.get(browser)
+        return statistics.median(seen) if seen else None
 
     def note_held(self, node: Any, sessions: int) -> None:
         """A worker finished a cell still holding `sessions` open (session- or module-scoped drivers)."""
@@ -238,9 +251,29 @@ class LongestFirstScheduling:
 
     def _worker_for(self, browser: str, idle: list[Any]) -> Any | None:
         """An idle worker of `browser` that may start a cell now; one already holding a session of
-        it first (the cell reuses that session instead of asking the Grid for another)."""
+        it first (the cell reuses that session instead of asking the Grid for another). A worker
+        that would open a new session waits when a running worker holding one of that browser is
+        expected to be free sooner than a session opens: on shared nodes, a session that moved from
+        one browser to the other costs a new session per worker (and its isolation probe)."""
         fitting = [node for node in idle if self.serves(node) in (None, browser) and self.fits(node, browser)]
-        return max(fitting, key=lambda node: self.held.get(node, 0) > 0, default=None)
+        chosen = max(fitting, key=lambda node: self.held.get(node, 0) > 0, default=None)
+        if chosen is not None and not self.held.get(chosen, 0) and self._holder_free_within(browser, self.open_cost(browser)):
+            return None
+        return chosen
+
+    def _holder_free_within(self, browser: str, seconds: float | None) -> bool:
+        """Is a running worker that keeps a session of `browser` expected to finish its cell
+        within `seconds`? Workers overdue by more than that are not counted (they may hang)."""
+        if seconds is None:
+            return False
+        now = time.monotonic()
+        for node, index in self.running.items():
+            if index is None or not self.held.get(node, 0) or self.browser_of(index) != browser:
+                continue
+            left = self.started_at.get(node, now) + float(self.plan.cells[self.collection[index]]["expected"]) - now  # type: ignore[index]
+            if -seconds < left < seconds:
+                return True
+        return False
 
     def _has_work_for(self, node: Any) -> bool:
         serves = self.serves(node)
@@ -271,6 +304,7 @@ class LongestFirstScheduling:
             idle.remove(node)
             self.pending.remove(index)
             self.running[node] = index
+            self.started_at[node] = time.monotonic()
             self.node2pending[node].extend([index, self.idle_index])
             node.send_runtest_some([index, self.idle_index])
         for node in idle:

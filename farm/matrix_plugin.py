@@ -318,7 +318,9 @@ class MatrixPlugin:
         if failure and failure.get("kind") == "infrastructure":
             self.scheduler.distrust_limits()
         if report.when == "teardown" and hasattr(report, "node"):
-            self.scheduler.note_held(report.node, int((props.get("farm") or {}).get("held", 0)))
+            farm = props.get("farm") or {}
+            self.scheduler.note_held(report.node, int(farm.get("held", 0)))
+            self.scheduler.note_opened(str(farm.get("browser", "")), [float(s) for s in farm.get("opened", [])])
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
@@ -380,6 +382,7 @@ class MatrixPlugin:
             if used:
                 info["browser_version"], info["node"] = used[0].version, used[0].node
             info["held"] = len(self.watch.open_sessions())
+            info["opened"], self.watch.open_seconds = self.watch.open_seconds, []  # what a new session costs
             problems = self._page_evidence(item, info, info.get("start", call.start), call.stop, bool(info.pop("failed_now", False)))
             if problems:
                 report.sections.append(("farm", "WARNING: " + "\nWARNING: ".join(problems)))

@@ -104,6 +104,7 @@ class SessionWatch:
         self.note = note or (lambda event, record: None)
         self.evidence = evidence
         self.sessions: dict[str, WatchedSession] = {}
+        self.open_seconds: list[float] = []  # how long opening each session took, until the plugin reads them
         self._saved: list[tuple[type, str, Any]] = []
 
     # installing ------------------------------------------------------------------------------
@@ -118,8 +119,10 @@ class SessionWatch:
             if dropped:
                 watch.warn(f"capabilities the Grid refuses were removed: {', '.join(dropped)}")
             capabilities = harden_capabilities(capabilities, watch.route, bidi=True, headed=watch.recorder is not None)
+            began = time.monotonic()
             original_start(driver, capabilities, *args, **kwargs)
             watch.opened(driver, expected)
+            watch.open_seconds.append(time.monotonic() - began)
 
         def quit(driver: RemoteDriver) -> None:
             if sys.exc_info()[0] is not None and watch.evidence is not None:

@@ -165,3 +165,27 @@ def test_shared_capacity_config():
         FarmConfig(capacity="shared", browsers=("chrome", "edge")).validate()
     with pytest.raises(ConfigError, match="capacity: 'pooled' must be one of browser, shared"):
         FarmConfig(capacity="pooled").validate()
+
+
+def test_a_cell_waits_for_a_kept_session_that_frees_sooner_than_a_new_one_opens():
+    """Shared pool, kept sessions: firefox's worker holding a session is about to finish; a second
+    firefox worker would have to open a session (3 s measured in this run), so the cell waits for
+    the holder. Without a measured open cost, or with a holder far from done, it starts at once."""
+    pool = Capacity({"chrome": 2, "firefox": 2}, (Pool(frozenset({"chrome", "firefox"}), 2),))
+    durations = {"f1": ("firefox", 1.0), "f2": ("firefox", 1.0), "f3": ("firefox", 1.0)}
+    plan = Plan(pool, {n: {"browser": b, "test_id": n, "expected": s} for n, (b, s) in durations.items()})
+    sched = LongestFirstScheduling(lambda collection: plan, pool)
+    holder, fresh = Worker("f-a", "firefox"), Worker("f-b", "firefox")
+    collection = [*durations, f"::{IDLE_NAME}"]
+    sched.add_node(holder)
+    sched.add_node_collection(holder, collection)
+    sched.schedule()  # f1 to the holder: nothing measured yet
+    sched.note_held(holder, 1)
+    sched.note_opened("firefox", [3.0])
+    sched.add_node(fresh)
+    sched.add_node_collection(fresh, collection)
+    sched.schedule()
+    assert sched.running[fresh] is None  # the holder frees within 1 s, a new session takes 3 s
+    sched.started_at[holder] -= 10  # overdue by far more than an open: it may hang, do not wait
+    sched.schedule()
+    assert collection[sched.running[fresh]] == "f2"
