@@ -59,7 +59,10 @@ class BrowserSocket:
 
     def call(self, method: str, params: dict[str, Any] | None = None, timeout: float = 10.0) -> dict[str, Any]:
         """Send a command and return its result; BrowserSocketError if it failed or went unanswered."""
-        pending = self.send(method, params)
+        return self.result(method, self.send(method, params), timeout)
+
+    def result(self, method: str, pending: Pending, timeout: float = 10.0) -> dict[str, Any]:
+        """The result of a command sent earlier (see `call`)."""
         if not pending.wait(timeout):
             raise BrowserSocketError(f"{method}: no answer in {timeout:g}s on {self.url}")
         answer = pending.answer

@@ -25,7 +25,7 @@ from pathlib import Path
 from selenium import webdriver
 
 from farm.appserver import serve
-from farm.browser_socket import BrowserSocket, BrowserSocketError
+from farm.browser_socket import BrowserSocket, BrowserSocketError, Pending
 from farm.browsers import reachable_sockets
 from farm.catalogue import APP_HOST_ALIAS
 
@@ -67,6 +67,7 @@ class KeptBrowser:
         first = driver.current_window_handle
         self.timeouts = dict(driver.caps.get("timeouts") or {})  # a cell's own waits end with it
         self.context, self.tab = self._fresh()
+        self.removing: Pending | None = None  # the last cell's context, being removed
         self.socket.call("browsingContext.close", {"context": first})
         driver.switch_to.window(self.tab)
 
@@ -75,14 +76,23 @@ class KeptBrowser:
         return context, str(self.socket.call("browsingContext.create", {"type": "tab", "userContext": context})["context"])
 
     def begin_cell(self) -> webdriver.Remote:
-        """The driver, on the one tab of a context no cell has used."""
+        """The driver, on the one tab of a context no cell has used; the last cell's is gone."""
+        self.settle()
         return self.driver
+
+    def settle(self) -> None:
+        """Wait until the last cell's context is removed. `end_cell` only sends the removal, so the
+        browser does it while pytest reports the cell and the next one is dispatched."""
+        removing, self.removing = self.removing, None
+        if removing is not None:
+            self.socket.result("browser.removeUserContext", removing)
 
     def end_cell(self) -> None:
         """Ready the next cell's context, then remove this one (its tabs, dialogs and state go with it)."""
+        self.settle()
         used = self.context
         self.context, self.tab = self._fresh()
-        self.socket.call("browser.removeUserContext", {"userContext": used})
+        self.removing = self.socket.send("browser.removeUserContext", {"userContext": used})
         self.driver.switch_to.window(self.tab)
         if self.timeouts:
             self.driver.execute("setTimeouts", self.timeouts)
@@ -105,6 +115,7 @@ def leaks(kept: KeptBrowser, url: str) -> list[str]:
         driver.execute_script(LEAVE_WINDOW_AND_DIALOG)
     finally:
         kept.end_cell()
+    kept.settle()
     seen: list[str] = []
     if len(driver.window_handles) != 1:
         seen.append(f"{len(driver.window_handles) - 1} window(s) left open")
