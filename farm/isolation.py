@@ -4,8 +4,10 @@ A new browser session per cell costs 0.5 to 1 s on Chrome and about 3 s on Firef
 machine, mostly start and quit rather than the test. With `context`, each worker keeps one session
 and gives every cell a fresh WebDriver BiDi user context (`browser.createUserContext`, a tab in it,
 `browser.removeUserContext` at the cell's end): a profile of its own for cookies, storage,
-IndexedDB, cache and permissions, whose windows and dialogs close with it. That costs about 0.1 s
-on Firefox and 0.25 s on Chrome.
+IndexedDB, cache and permissions, whose windows and dialogs close with it. That costs 0.10-0.14 s
+on Firefox and 0.28-0.39 s on Chrome, most of it Chrome starting the new tab's renderer (about
+0.23 s); the removal overlaps with pytest's reporting. A spare tab made ahead would save that, but
+every cell would see it among its window handles.
 
 Isolation is proven, not assumed: before a kept session serves its first cell, a probe on a page
 the runner serves writes a cookie, localStorage, sessionStorage and an IndexedDB database, opens a
