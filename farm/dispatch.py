@@ -191,7 +191,7 @@ class LongestFirstScheduling:
         it holds none."""
         extra = 0 if self.held.get(node, 0) else 1
         pool = self.limits.pool_of(browser)
-        pooled = sum(self.in_use(b) for b in pool.browsers | {browser})
+        pooled = sum(self.in_use(b) for b in pool.browsers)
         return self.in_use(browser) + extra <= self.limits.slots.get(browser, 0) and pooled + extra <= pool.sessions
 
     # dispatch --------------------------------------------------------------------------------

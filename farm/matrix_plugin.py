@@ -127,7 +127,6 @@ class MatrixPlugin:
         self.run = RunFolder(Path(run_dir)) if run_dir else None
         # `farm test` decided capacity, history and shard; the run plans from its one collection.
         self.planning = Planning.load(self.run.planning) if self.run and self.run.planning.exists() else None
-        self.plan: Plan | None = None
         self.scheduler: LongestFirstScheduling | None = None
         workerinput = getattr(config, "workerinput", {})
         self.worker_id = workerinput.get("workerid", "")
@@ -247,13 +246,13 @@ class MatrixPlugin:
         append the idle sentinel."""
         if getattr(config.option, "numprocesses", None) or self.worker_id:
             items.sort(key=lambda item: self.collected_order.get(item.nodeid, len(self.collected_order)))
-        if self.planning is not None and self.run is not None:
-            self.plan = self.planning.plan([cell_of(item) for item in items])
-            self.plan.dump(self.run.plan)  # every worker writes the same plan; the controller reads one
-            dropped = [item for item in items if item.nodeid not in self.plan.cells]
+        plan = self.planning.plan([cell_of(item) for item in items]) if self.planning is not None else None
+        if plan is not None and self.run is not None:
+            plan.dump(self.run.plan)  # every worker writes the same plan; the controller reads one
+            dropped = [item for item in items if item.nodeid not in plan.cells]
             if dropped:
                 config.hook.pytest_deselected(items=dropped)
-            items[:] = [item for item in items if item.nodeid in self.plan.cells]
+            items[:] = [item for item in items if item.nodeid in plan.cells]
         for item in items:
             # Markers, not dynamic labels: every attempt (reruns) and skipped cells carry them.
             # The browser as parent suite lets a reader look at one browser at a time.
@@ -261,7 +260,7 @@ class MatrixPlugin:
             item.add_marker(pytest.mark.allure_label(browser, label_type="browser"))
             item.add_marker(pytest.mark.allure_label(browser, label_type="parentSuite"))
             item.add_marker(pytest.mark.allure_label(item.nodeid, label_type=CELL_LABEL))
-        if self.plan is not None and items:
+        if plan is not None and items:
             items.append(IdleItem.from_parent(session, name=IDLE_NAME))
 
     @pytest.hookimpl(tryfirst=True)

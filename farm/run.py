@@ -244,11 +244,14 @@ def run_matrix(config: FarmConfig, options: TestOptions, progress: Progress) -> 
             workers = capacity.workers()
             started = time.monotonic()
 
+            seen: list[Plan] = []  # the plan, read once the first worker has written it
+
             def on_tick(watchdog: GridWatchdog) -> None:
-                plan = _plan_so_far(run)
-                if plan is None:
+                plan = seen[0] if seen else _plan_so_far(run)
+                if plan is None or not plan.cells:
                     progress("collecting the matrix")
                     return
+                seen[:1] = [plan]
                 lost = describe_lost_slots(plan.slots, watchdog.slots)
                 progress("; ".join(filter(None, [describe_progress(read_cells(run.cells), len(plan.cells), started, plan), lost])))
 
@@ -277,7 +280,7 @@ def run_matrix(config: FarmConfig, options: TestOptions, progress: Progress) -> 
         raise
     # Shards of one pipeline must split one snapshot of the history the same way, so a shard never
     # rewrites it; `farm report` over all shards learns their durations afterwards.
-    return finish_run(run, client, plan.planned_cells(), capacity, plan, launched, served_base_url, reports, learn=not options.shard)
+    return finish_run(run, client, plan, launched, served_base_url, reports, learn=not options.shard)
 
 
 def _plan_so_far(run: RunFolder) -> Plan | None:
@@ -312,8 +315,6 @@ def failed_before(reports: ReportsFolder, options: TestOptions) -> frozenset[tup
 def finish_run(
     run: RunFolder,
     client: GridClient,
-    cells: list[Cell],
-    capacity: Capacity,
     plan: Plan,
     launched: Launched,
     base_url: str,
@@ -323,6 +324,7 @@ def finish_run(
     """Sessions a killed worker left, the summary with flaky marks, Allure's side files, and what the
     history learns (durations, verdicts)."""
     pytest_exit, stopped, queue_wait = launched.exit_code, launched.stopped, launched.queue_wait
+    cells = plan.planned_cells()
     quit_leftover_sessions(client, run.sessions)
     results = _complete(read_cells(run.cells), cells)
     try:
@@ -330,7 +332,7 @@ def finish_run(
     except GridError:  # the grid died under the run (often faster than the watchdog's grace)
         grid = {"grid_url": client.url}
         stopped = stopped or GRID_LOST
-    summary = summarize(results, cells, capacity, plan.predicted_makespan, read_dropped(run.dropped), stopped)
+    summary = summarize(results, cells, plan.capacity, plan.predicted_makespan, read_dropped(run.dropped), stopped)
     summary["makespan"]["estimated"] = plan.estimated
     summary.update(pytest_exit=pytest_exit, stopped=stopped, base_url=base_url, grid=grid, queue_wait=queue_wait)
     outcomes = flakiness.record(flakiness.load(reports.outcomes), results)

@@ -144,7 +144,7 @@ def lower_bound(cells: Iterable[Cell], durations: Mapping[str, float], capacity:
     bound = 0.0
     for browser, seconds in work.items():
         pool = capacity.pool_of(browser)
-        pooled = sum(sum(work.get(b, [])) for b in pool.browsers | {browser})
+        pooled = sum(sum(work.get(b, [])) for b in pool.browsers)
         bound = max(bound, max(seconds), sum(seconds) / max(1, capacity.slots.get(browser, 1)), pooled / max(1, pool.sessions))
     return bound
 
