@@ -174,7 +174,13 @@ def test_second_ctrl_c_exits_at_once_without_orphans(farm_dir):
     directory, port = farm_dir
     results = directory / "run-interrupted-twice"
     proc = start_run(directory, results)
-    wait_for_busy_slots(port, 2)
+    # As in the signal test: Ctrl-C mid-cell, not while a session is being created (a session the
+    # Grid creates after its client was killed has no id the run could quit, and would outlive it).
+    wait_until(
+        lambda: sorted(held_sessions(results).values()) == ["chrome", "firefox"] and busy_slots(port) == 2,
+        "each hanging cell holds its session and no other is being created",
+        timeout=60,
+    )
     proc.send_signal(signal.SIGINT)
     time.sleep(0.5)  # the first one is being handled: pytest's workers are stopping
     second = time.monotonic()
