@@ -31,7 +31,7 @@ from pathlib import Path
 from grid_makespan import APP, SUITES, measured, pytest_mode  # benchmarks/grid_makespan.py
 from isolation_cost import measure as isolation_overhead  # benchmarks/isolation_cost.py
 
-from farm import farm as farm_api
+from farm import controller as farm_api
 from farm.config import load_config
 from farm.isolation import probe_site
 from farm.run import TestOptions, application

@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from selenium import webdriver
 
-from farm import farm as farm_api
+from farm import controller as farm_api
 from farm.browsers import open_session
 from farm.config import load_config
 from farm.isolation import KeptBrowser, leaks, probe_site

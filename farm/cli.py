@@ -20,7 +20,7 @@ import click
 from rich.table import Table
 
 from farm import calibrate as calibrate_api
-from farm import farm as farm_api
+from farm import controller as farm_api
 from farm import images as images_api
 from farm import report as report_api
 from farm import views
@@ -80,6 +80,13 @@ def show(lines: Iterable[Table | str]) -> None:
     default=None,
     help="browser: nodes of one browser each (default); shared: nodes serving chrome and firefox from one pool of sessions.",
 )
+@click.option(
+    "--mode",
+    type=click.Choice(["engine", "swarm"]),
+    default=None,
+    help="engine: containers on one Docker engine (default); swarm: services on the swarm whose manager is --docker-host.",
+)
+@click.option("--registry", default=None, help="swarm: the registry HOST:PORT every host pulls the farm's images from.")
 @click.option("--port", type=int, default=None, help="Host port for the hub (default 4444).")
 @click.option("--host", default=None, help="Host address to publish the hub on (default 127.0.0.1).")
 @click.option("--image", "image", multiple=True, help="Image override ROLE=IMAGE (hub, chrome, firefox, edge); repeatable.")
@@ -92,6 +99,8 @@ def up(
     nodes: str | None,
     max_sessions: int | None,
     capacity: str | None,
+    mode: str | None,
+    registry: str | None,
     port: int | None,
     host: str | None,
     image: tuple[str, ...],
@@ -106,6 +115,8 @@ def up(
         nodes=nodes,
         max_sessions=max_sessions,
         capacity=capacity,
+        mode=mode,
+        registry=registry,
         hub_port=port,
         hub_host=host,
         images=list(image) or None,
@@ -120,7 +131,9 @@ def up(
     for note in result.notes:
         stderr.print(f"note: {note}", markup=False)
     if result.changed:
-        summary = f"started {len(result.started)}, removed {len(result.removed)} container(s)"
+        kind = "service(s)" if config.mode == "swarm" else "container(s)"
+        summary = f"started {len(result.started)}, removed {len(result.removed)} {kind}"
+        summary += "".join(f"; scaled {change} node(s)" for change in result.scaled)
     else:
         summary = "farm already matches the config; nothing changed"
     stdout.print(summary, markup=False)

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from farm.catalogue import BROWSERS, SHARED_BROWSERS, SHARED_KEY, parse_browsers
 from farm.errors import ConfigError, UsageError
@@ -29,6 +30,10 @@ VIDEO_MODES = ("off", "failed", "all")
 ISOLATION_MODES = ("session", "context")
 # farm up --capacity: nodes of one browser each, or nodes serving chrome and firefox from one pool
 CAPACITY_MODELS = ("browser", "shared")
+# farm up --mode: containers on one engine, or services on the swarm whose manager is docker_host
+MODES = ("engine", "swarm")
+# --registry: host[:port][/path] that every swarm host pulls the farm's images from
+SAFE_REGISTRY = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[a-z0-9._/-]+)?$")
 
 
 def parse_counts(text: str, what: str = "--nodes") -> dict[str, int]:
@@ -81,6 +86,8 @@ class FarmConfig:
     video: str = "off"  # off | failed | all: which cells keep a video of their sessions (`farm test --video`)
     isolation: str = "session"  # farm's own driver: a fresh session per cell, or a fresh user context ("context")
     capacity: str = "browser"  # "shared": every node serves chrome and firefox from one pool of max_sessions
+    mode: str = "engine"  # "swarm": services on the swarm whose manager is docker_host (`farm up --mode`)
+    registry: str = ""  # swarm: the registry every host pulls the farm's images from
 
     def node_groups(self) -> dict[str, int]:
         """The nodes `farm up` keeps, per group: a browser's own nodes, or the shared ones (as many
@@ -99,7 +106,12 @@ class FarmConfig:
 
     @property
     def grid_url(self) -> str:
-        host = "127.0.0.1" if self.hub_host in ("0.0.0.0", "") else self.hub_host
+        """On a swarm the hub is published on the manager, which docker_host names."""
+        if self.mode == "swarm":
+            url = urlparse(self.docker_host or os.environ.get("DOCKER_HOST", ""))
+            host = url.hostname if url.scheme in ("tcp", "http", "https") and url.hostname else "127.0.0.1"
+        else:
+            host = "127.0.0.1" if self.hub_host in ("0.0.0.0", "") else self.hub_host
         return f"http://{host}:{self.hub_port}"
 
     def validate(self) -> FarmConfig:
@@ -124,6 +136,10 @@ class FarmConfig:
             raise ConfigError(
                 f"capacity = shared: shared nodes serve {', '.join(SHARED_BROWSERS)}; run other browsers with capacity = browser"
             )
+        if self.mode not in MODES:
+            raise ConfigError(f"mode: {self.mode!r} must be one of {', '.join(MODES)}")
+        if self.registry and not SAFE_REGISTRY.match(self.registry):
+            raise ConfigError(f"registry: {self.registry!r} must be HOST[:PORT][/PATH], e.g. 10.0.0.1:5000")
         if self.video not in VIDEO_MODES:
             raise ConfigError(f"video: {self.video!r} must be one of {', '.join(VIDEO_MODES)}")
         for key, ref in self.images.items():
@@ -187,6 +203,8 @@ ENV_KEYS = (
     "startup_timeout",
     "video",
     "capacity",
+    "mode",
+    "registry",
 )
 
 

@@ -11,15 +11,14 @@ import contextlib
 import dataclasses
 import secrets
 import socket
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
 
 from farm import labels
 from farm.capacity import GIB, machine_sessions
 from farm.catalogue import APP_HOST_ALIAS, HUB_ALIAS, SHARED_BROWSERS, SHARED_KEY
 from farm.config import FarmConfig
 from farm.engine import ContainerSpec, Engine, FarmContainer
-from farm.errors import EngineError, FarmError, GridError, NodeStartupError, PortInUseError
+from farm.errors import EngineError, GridError, NodeStartupError, PortInUseError
 from farm.grid import GridClient, GridStatus
 from farm.images import ImageChoice, choose_images
 from farm.progress import Progress
@@ -38,6 +37,7 @@ class NodeHealth:
     browser: str
     container: str  # "running", or e.g. "exited (137)" after a docker kill
     grid: str  # the Grid's availability (UP, DOWN, DRAINING) or "not registered"
+    host: str = ""  # on a swarm: the host that runs it
 
     @property
     def lost(self) -> bool:
@@ -50,10 +50,11 @@ class UpResult:
     started: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    scaled: list[str] = field(default_factory=list)  # on a swarm: "service: 2 -> 1"
 
     @property
     def changed(self) -> bool:
-        return bool(self.started or self.removed)
+        return bool(self.started or self.removed or self.scaled)
 
 
 def port_is_free(host: str, port: int) -> bool:
@@ -286,6 +287,19 @@ class Farm:
         removed += self.engine.remove_networks(self.engine.farm_networks(labels.selector(self.config.name)))
         return removed
 
+    def gateway(self) -> str:
+        """The farm network's gateway: the host address its containers reach as `farm-host`."""
+        network = self.engine.find_network(self.network_name)
+        if network is None:
+            raise GridError(f"the farm network {self.network_name} is missing; run `farm up`")
+        if not network.gateway:
+            raise EngineError(f"network {network.name} has no gateway address; remove it with `farm down`")
+        return network.gateway
+
+    def node_containers(self) -> dict[str, str]:
+        """Node URI (as the Grid reports it) -> container id, for recording sessions on their node."""
+        return {self.node_uri(c): c.id for c in self.containers("node") if c.status == "running"}
+
     def node_health(self, grid: GridStatus | None) -> list[NodeHealth]:
         """Every node container of this farm, with what the Grid says of it (None: no answer)."""
         availability = {node.uri: node.availability for node in grid.nodes} if grid else {}
@@ -295,82 +309,3 @@ class Farm:
             seen = availability.get(uri or "", "not registered") if grid else "no answer"
             health.append(NodeHealth(container.name, container.labels.get(labels.BROWSER, ""), container.state, seen))
         return health
-
-
-# ------------------------------------------------------------------------------------------------
-# Entry points used by the CLI: each connects to the configured engine and does one thing.
-
-
-def up(config: FarmConfig, progress: Progress) -> UpResult:
-    with Engine.connect(config.docker_host) as engine:
-        return Farm(config, engine, progress).up()
-
-
-def down(config: FarmConfig) -> list[str]:
-    with Engine.connect(config.docker_host) as engine:
-        return Farm(config, engine).down()
-
-
-def gateway(config: FarmConfig) -> str:
-    """The farm network's gateway: the host address its containers reach as `farm-host`."""
-    with Engine.connect(config.docker_host) as engine:
-        name = Farm(config, engine).network_name
-        network = engine.find_network(name)
-    if network is None:
-        raise GridError(f"the farm network {name} is missing; run `farm up`")
-    if not network.gateway:
-        raise EngineError(f"network {network.name} has no gateway address; remove it with `farm down`")
-    return network.gateway
-
-
-def node_containers(config: FarmConfig) -> dict[str, str]:
-    """Node URI (as the Grid reports it) -> container id, for recording sessions on their node."""
-    with Engine.connect(config.docker_host) as engine:
-        farm = Farm(config, engine)
-        return {farm.node_uri(c): c.id for c in farm.containers("node") if c.status == "running"}
-
-
-def node_health(config: FarmConfig, grid: GridStatus | None) -> list[NodeHealth] | None:
-    """The farm's nodes, or None when its engine does not answer (the Grid may live elsewhere)."""
-    try:
-        engine = Engine.connect(config.docker_host, timeout=10)
-    except FarmError:
-        return None
-    with engine:
-        return Farm(config, engine).node_health(grid)
-
-
-@dataclass
-class FarmStatus:
-    """What `farm status` knows: the Grid's answer (or why there is none) and the farm's own nodes."""
-
-    grid_url: str
-    grid: GridStatus | None
-    error: FarmError | None
-    nodes: list[NodeHealth] | None  # None for a grid the farm did not start, or an engine that does not answer
-
-    def lost(self) -> list[str]:
-        return [n.name for n in self.nodes or [] if n.lost]
-
-    def to_json(self) -> dict[str, Any]:
-        """The documented `farm status --json` shape."""
-        if self.grid is not None:
-            data = self.grid.to_json()
-        else:
-            data = {"grid_url": self.grid_url, "ready": False, "version": "", "browsers": {}, "queue": 0, "error": str(self.error)}
-        if self.nodes is not None:
-            data["nodes"] = [{**asdict(n), "lost": n.lost} for n in self.nodes]
-            data["lost"] = self.lost()
-        return data
-
-
-def status(config: FarmConfig, grid_url: str | None) -> FarmStatus:
-    """The Grid's state, and the farm's own containers unless the grid is someone else's (--grid-url)."""
-    client = GridClient(grid_url or config.grid_url)
-    grid: GridStatus | None = None
-    error: FarmError | None = None
-    try:
-        grid = client.status()
-    except FarmError as exc:
-        error = exc
-    return FarmStatus(client.url, grid, error, None if grid_url else node_health(config, grid))

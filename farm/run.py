@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-from farm import farm as farm_api
+from farm import controller as farm_api
 from farm import flakiness
 from farm import history as history_store
 from farm.appserver import serve

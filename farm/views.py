@@ -11,7 +11,8 @@ from typing import Any
 from rich.table import Table
 
 from farm.capacity import CurvePoint, best_concurrency
-from farm.farm import FarmStatus, NodeHealth
+from farm.controller import FarmStatus
+from farm.farm import NodeHealth
 from farm.grid import GridStatus
 from farm.run import RunOutcome
 
@@ -46,12 +47,15 @@ def curve_lines(browser: str, points: list[CurvePoint]) -> Iterator[Table | str]
 
 
 def nodes_table(nodes: list[NodeHealth]) -> Table:
+    """One row per node; a swarm farm's also say which host runs it."""
+    on_hosts = any(node.host for node in nodes)
     table = Table(title="Nodes", title_justify="left")
-    for column in ("node", "browser", "container", "grid"):
+    for column in ("node", "browser", "container", "grid", *(("host",) if on_hosts else ())):
         table.add_column(column)
     for node in nodes:
         colour = "red" if node.lost else "green"
-        table.add_row(node.name, node.browser, f"[{colour}]{node.container}[/]", f"[{colour}]{node.grid}[/]")
+        row = [node.name, node.browser, f"[{colour}]{node.container}[/]", f"[{colour}]{node.grid}[/]"]
+        table.add_row(*row, *((node.host,) if on_hosts else ()))
     return table
 
 
@@ -61,8 +65,9 @@ def status_lines(status: FarmStatus) -> Iterator[Table | str]:
     yield capacity_table(status.grid)
     yield f"ready: {'yes' if status.grid.ready else 'no'}, queued session requests: {status.grid.queue}"
     lost = status.lost()
-    if status.nodes and lost:
+    if status.nodes and (lost or any(node.host for node in status.nodes)):
         yield nodes_table(status.nodes)
+    if status.nodes and lost:
         yield f"lost nodes: {', '.join(lost)}; `farm up` replaces them"
 
 

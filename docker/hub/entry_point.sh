@@ -9,8 +9,12 @@ sed -e "s|@SE_EVENT_BUS_PUBLISH_PORT@|${SE_EVENT_BUS_PUBLISH_PORT}|" \
     -e "s|@SE_HUB_PORT@|${SE_HUB_PORT}|" \
     -e "s|@SE_SESSION_REQUEST_TIMEOUT@|${SE_SESSION_REQUEST_TIMEOUT}|" \
     /opt/selenium/hub.toml.tmpl > "$config"
+# On a swarm the secret is a Docker secret, mounted as a file, never in the environment.
+if [ -n "${SE_REGISTRATION_SECRET_FILE:-}" ]; then
+  SE_REGISTRATION_SECRET=$(cat "$SE_REGISTRATION_SECRET_FILE")
+fi
+# The template ends with the [server] table, so these lines land in it.
 if [ -n "${SE_REGISTRATION_SECRET:-}" ]; then
-  # The template ends with the [server] table, so this line lands in it.
   printf 'registration-secret = "%s"\n' "$SE_REGISTRATION_SECRET" >> "$config"
 fi
 unset SE_REGISTRATION_SECRET

@@ -39,9 +39,17 @@ sed -e "s|@SE_EVENT_BUS_HOST@|${SE_EVENT_BUS_HOST}|g" \
     -e "s|@SE_NODE_HEARTBEAT_PERIOD@|${SE_NODE_HEARTBEAT_PERIOD}|" \
     -e "/@DRIVER_CONFIGURATIONS@/{r $drivers" -e "d}" \
     /opt/selenium/node.toml.tmpl > "$config"
+# On a swarm the secret is a Docker secret, mounted as a file, never in the environment.
+if [ -n "${SE_REGISTRATION_SECRET_FILE:-}" ]; then
+  SE_REGISTRATION_SECRET=$(cat "$SE_REGISTRATION_SECRET_FILE")
+fi
+# The template ends with the [server] table, so these lines land in it.
 if [ -n "${SE_REGISTRATION_SECRET:-}" ]; then
-  # The template ends with the [server] table, so this line lands in it.
   printf 'registration-secret = "%s"\n' "$SE_REGISTRATION_SECRET" >> "$config"
+fi
+# The name the hub reaches this node by (a swarm task's name, which its overlay resolves).
+if [ -n "${SE_NODE_HOST:-}" ]; then
+  printf 'host = "%s"\n' "$SE_NODE_HOST" >> "$config"
 fi
 unset SE_REGISTRATION_SECRET
 # An X display for headed browsers (docker-selenium's nodes have one too); headless ones ignore it.

@@ -1,0 +1,151 @@
+"""The farm on a real two-host Docker Swarm (issue 14): two engines, each in its own network
+namespace, a manager and a worker (see swarm_hosts.py). The farm talks to the manager's API only.
+
+One test, in the order a user meets it: `farm up --mode swarm` places chrome=2,firefox=2 on both
+hosts, with images the worker pulled from the registry and a secret nobody can read from a spec;
+`farm up` again with another count scales; `farm test` of the demo suite passes while the worker
+engine is stopped mid-run, and every cell is accounted for; the swarm puts the lost nodes back on
+the manager; `farm down` leaves no service, network or secret.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from farm.grid import GridClient
+from farm.labels import selector
+from tests.conftest import free_port, wait_until, write_config
+from tests.integration.swarm_hosts import Swarm, two_host_swarm
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(os.geteuid() != 0, reason="a swarm of namespaced engines needs root (CI runs as root)"),
+]
+NAME = "farm-it-swarm"
+DEMO = str(Path(__file__).parents[2] / "suites" / "demo")
+IMAGES = ["farm-local/hub:4.48.0", "farm-local/node-chrome:4.48.0", "farm-local/node-firefox:4.48.0"]
+SIZE = ("--browsers", "chrome,firefox", "--nodes", "chrome=2,firefox=2", "--max-sessions", "1")
+
+
+@pytest.fixture(scope="module")
+def swarm(tmp_path_factory: pytest.TempPathFactory):
+    with two_host_swarm(Path("/tmp") / f"farm-swarm-{os.getpid()}", IMAGES) as hosts:
+        yield hosts
+
+
+@pytest.fixture
+def farm_dir(tmp_path: Path, swarm: Swarm, cli_in):
+    port = free_port()
+    write_config(tmp_path, NAME, port, mode="swarm", registry=swarm.registry, docker_host=swarm.manager.url)
+    cli = cli_in(tmp_path)
+    yield tmp_path, port, cli
+    code, out, err = cli("down")
+    assert code == 0, out + err
+    with swarm.manager.client() as manager:
+        left = {
+            "services": [s.name for s in manager.services.list(filters={"label": selector(NAME)})],
+            "networks": [n.name for n in manager.networks.list(filters={"label": selector(NAME)})],
+            "secrets": [s.name for s in manager.secrets.list(filters={"label": selector(NAME)})],
+            "containers": [c.name for c in manager.containers.list(all=True, filters={"label": selector(NAME)})],
+        }
+    assert left == {"services": [], "networks": [], "secrets": [], "containers": []}
+
+
+def node_hosts(cli) -> dict[str, str]:
+    code, out, err = cli("status", "--json")
+    assert code == 0, out + err
+    return {n["name"]: n["host"] for n in json.loads(out)["nodes"] if n["grid"] == "UP"}
+
+
+def worker_node_uris(swarm: Swarm) -> set[str]:
+    """The Grid URIs of the nodes whose tasks run on the worker (a task registers under its name)."""
+    with swarm.manager.client() as m:
+        worker_id = next(n.id for n in m.nodes.list() if n.attrs["Status"]["Addr"] == swarm.worker.address)
+        names = {
+            f"{service.name}.{task['Slot']}.{task['ID']}"
+            for service in m.services.list(filters={"label": selector(NAME, role="node")})
+            for task in m.api.tasks(filters={"service": service.id, "node": worker_id, "desired-state": "running"})
+        }
+    return {f"http://{name}:5555" for name in names}
+
+
+def busy_on(client: GridClient, uris: set[str]) -> int:
+    return sum(1 for node in client.status().nodes if node.uri in uris and any(c.busy for c in node.browsers.values()))
+
+
+def test_farm_on_a_two_host_swarm_survives_losing_the_worker(farm_dir, swarm: Swarm):
+    directory, port, cli = farm_dir
+    manager, worker = swarm.manager, swarm.worker
+    client = GridClient(f"http://{manager.address}:{port}")
+
+    # up: nodes on both hosts, images pulled by the worker from the registry
+    code, out, err = cli("up", *SIZE)
+    assert code == 0, out + err
+    assert client.status().slots() == {"chrome": 2, "firefox": 2}
+    hosts = node_hosts(cli)
+    assert sorted(hosts) == [f"{NAME}-node-chrome.1", f"{NAME}-node-chrome.2", f"{NAME}-node-firefox.1", f"{NAME}-node-firefox.2"]
+    assert {h.split()[0] for h in hosts.values()} == {manager.address, worker.address}, hosts
+    with worker.client() as w:
+        pulled = {tag for image in w.images.list() for tag in image.tags + image.attrs.get("RepoDigests", [])}
+    assert any(ref.startswith(f"{swarm.registry}/farm-local/node-") for ref in pulled), pulled
+    code, out, _ = cli("status")
+    assert code == 0 and worker.address in out and manager.address in out, out
+
+    # the hub: on the manager only, and the registration secret in no spec or environment
+    with manager.client() as m:
+        hub_task = m.api.tasks(filters={"service": f"{NAME}-hub", "desired-state": "running"})[0]
+        assert hub_task["NodeID"] == m.info()["Swarm"]["NodeID"]
+        hub = m.containers.get(hub_task["Status"]["ContainerStatus"]["ContainerID"])
+        code, secret = hub.exec_run(["cat", "/run/secrets/farm-registration-secret"])
+        secret = secret.decode().strip()
+        assert code == 0 and len(secret) >= 24
+        specs = json.dumps([s.attrs for s in m.services.list(filters={"label": selector(NAME)})])
+        assert secret not in specs and "SE_REGISTRATION_SECRET=" not in specs
+    assert subprocess.run(["curl", "-sf", "-m", "5", f"http://{worker.address}:{port}/status"], check=False).returncode != 0
+
+    # up again with another count scales the service; and back
+    code, out, err = cli("up", "--browsers", "chrome,firefox", "--nodes", "chrome=1,firefox=2", "--max-sessions", "1")
+    assert code == 0 and f"scaled {NAME}-node-chrome: 2 -> 1 node(s)" in out, out + err
+    assert client.status().slots() == {"chrome": 1, "firefox": 2}
+    code, out, err = cli("up", *SIZE)
+    assert code == 0, out + err
+    assert client.status().slots() == {"chrome": 2, "firefox": 2}
+
+    # test: the demo suite, with the worker engine stopped once every slot runs a cell
+    results = directory / "run-swarm"
+    command = [sys.executable, "-m", "farm", "test", DEMO, "--timeout", "180", "--results-dir", str(results), "--no-report"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(command, cwd=directory, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        ledger = results / "sessions.jsonl"
+        on_worker = worker_node_uris(swarm)
+        assert len(on_worker) == 2, on_worker  # one chrome and one firefox node
+        wait_until(
+            lambda: ledger.exists() and ledger.read_text().count('"open"') >= 6 and busy_on(client, on_worker) == len(on_worker),
+            "both of the worker's nodes run a cell, after the first cells",
+            timeout=240,
+            interval=0.2,
+        )
+        time.sleep(1)
+        worker.stop()
+        output, _ = proc.communicate(timeout=600)
+    finally:
+        proc.kill()
+    summary = json.loads((results / "summary.json").read_text())
+    cells = summary["cells"]
+    assert len(cells) + len(summary["not_run_cells"]) == summary["total"] == 30, output
+    assert proc.returncode == 0 and all(c["status"] == "passed" for c in cells), output
+    retried = [c for c in cells if c["attempts"] > 1]
+    assert retried and all(c["retries"][0].startswith("infrastructure: ") for c in retried), retried
+    assert summary["infrastructure_retries"] == len(retried) >= 1
+
+    # the swarm puts the worker's nodes back on the manager, and farm status says so
+    wait_until(lambda: len(node_hosts(cli)) == 4, "the lost nodes run again", timeout=180, interval=2)
+    assert {h.split()[0] for h in node_hosts(cli).values()} == {manager.address}
