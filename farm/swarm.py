@@ -279,7 +279,9 @@ class SwarmFarm(Farm):
                 seen = availability.get(f"http://{task.name}:5555", "not registered") if grid else "no answer"
                 host = hosts.get(task.node_id)
                 where = host.label if host else task.node_id[:12]
-                health.append(NodeHealth(f"{service.name}.{task.slot}", service.labels.get(labels.BROWSER, ""), task.state, seen, where))
+                # a lost host reports nothing: its tasks keep their last state until the swarm replaces them
+                state = task.state if host is None or host.state == "ready" else f"host {host.state}"
+                health.append(NodeHealth(f"{service.name}.{task.slot}", service.labels.get(labels.BROWSER, ""), state, seen, where))
         return health
 
     def _current_tasks(self, service: FarmService) -> list[FarmTask]:

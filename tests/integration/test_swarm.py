@@ -21,7 +21,7 @@ import pytest
 
 from farm.grid import GridClient
 from farm.labels import selector
-from tests.conftest import free_port, wait_until, write_config
+from tests.conftest import free_port, leftovers, wait_until, write_config
 from tests.integration.swarm_hosts import Swarm, two_host_swarm
 
 pytestmark = [
@@ -118,6 +118,10 @@ def test_farm_on_a_two_host_swarm_survives_losing_the_worker(farm_dir, swarm: Sw
     assert code == 0, out + err
     assert client.status().slots() == {"chrome": 2, "firefox": 2}
 
+    # a swarm's nodes are on engines the runner does not reach: no --video
+    code, out, err = cli("test", DEMO, "--video", "failed", "--no-report")
+    assert code == 2 and "--video records on a one-engine farm" in out + err, out + err
+
     # test: the demo suite, with the worker engine stopped once every slot runs a cell
     results = directory / "run-swarm"
     command = [sys.executable, "-m", "farm", "test", DEMO, "--timeout", "180", "--results-dir", str(results), "--no-report"]
@@ -149,3 +153,12 @@ def test_farm_on_a_two_host_swarm_survives_losing_the_worker(farm_dir, swarm: Sw
     # the swarm puts the worker's nodes back on the manager, and farm status says so
     wait_until(lambda: len(node_hosts(cli)) == 4, "the lost nodes run again", timeout=180, interval=2)
     assert {h.split()[0] for h in node_hosts(cli).values()} == {manager.address}
+
+
+def test_swarm_mode_on_an_engine_outside_a_swarm_is_refused_and_leaves_nothing(tmp_path, cli_in):
+    """The machine's own engine is no swarm manager: one line that says what to do, exit 3."""
+    write_config(tmp_path, NAME, free_port(), mode="swarm")
+    code, out, err = cli_in(tmp_path)("up", "--browsers", "chrome")
+    assert code == 3, out + err
+    assert "the engine is not a swarm manager; run `docker swarm init` there" in err and err.count("\n") == 1, err
+    assert leftovers(NAME) == []

@@ -1,0 +1,61 @@
+"""What a swarm farm asks the swarm for, checked without a swarm: the config keys, where the grid
+is, how images are named in the registry, and the node service's spec (no secret in it)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from farm.config import FarmConfig, load_config
+from farm.errors import ConfigError, UsageError
+from farm.swarm import SECRET_FILE, SwarmFarm
+from farm.swarm_engine import _without_registry
+
+
+def swarm_farm(**config: object) -> SwarmFarm:
+    """A SwarmFarm over no engine at all: only its pure parts may be called."""
+    engine = SimpleNamespace(client=None)
+    return SwarmFarm(FarmConfig(mode="swarm", max_sessions=2, **config).validate(), engine)  # type: ignore[arg-type]
+
+
+def test_mode_and_registry_are_checked_and_come_from_the_environment(tmp_path):
+    config = load_config(tmp_path, {"FARM_MODE": "swarm", "FARM_REGISTRY": "10.0.0.1:5000"})
+    assert (config.mode, config.registry) == ("swarm", "10.0.0.1:5000")
+    with pytest.raises(ConfigError, match="mode: 'cluster' must be one of engine, swarm"):
+        load_config(tmp_path, {}, mode="cluster")
+    with pytest.raises(ConfigError, match="registry: 'http://r:5000' must be HOST"):
+        load_config(tmp_path, {}, registry="http://r:5000")
+
+
+def test_a_swarm_farms_grid_is_on_the_manager_that_docker_host_names():
+    assert FarmConfig(mode="swarm", docker_host="tcp://10.1.2.3:2375", hub_port=4555).grid_url == "http://10.1.2.3:4555"
+    assert FarmConfig(mode="swarm", docker_host="unix:///var/run/docker.sock").grid_url == "http://127.0.0.1:4444"
+    assert FarmConfig(docker_host="tcp://10.1.2.3:2375").grid_url == "http://127.0.0.1:4444"  # one engine: hub_host
+
+
+def test_images_keep_their_path_under_the_registry():
+    assert _without_registry("farm-local/node-chrome") == "farm-local/node-chrome"
+    assert _without_registry("registry.example:5000/selenium/hub") == "selenium/hub"
+    assert _without_registry("localhost/x") == "x"
+    assert _without_registry("selenium/hub") == "selenium/hub"
+
+
+def test_several_hosts_need_a_registry_and_one_host_does_not():
+    farm = swarm_farm()
+    with pytest.raises(UsageError, match=r"the swarm has 2 hosts .* set --registry HOST:PORT"):
+        farm._publish(["farm-local/hub:4.48.0"], hosts=2)
+    assert farm._publish(["farm-local/hub:4.48.0"], hosts=1) == {"farm-local/hub:4.48.0": "farm-local/hub:4.48.0"}
+
+
+def test_node_service_reads_the_secret_from_a_file_and_registers_under_its_task_name():
+    farm = swarm_farm(nodes={"chrome": 3})
+    image = "r:5000/farm-local/node-chrome:4.48.0@sha256:ab"
+    spec = farm._node_spec("chrome", image, ("sid", "farm-registration", SECRET_FILE), "10.9.0.1")
+    assert spec.replicas == 3 and spec.name == "farm-node-chrome"
+    assert spec.secret == ("sid", "farm-registration", SECRET_FILE)
+    assert spec.environment["SE_REGISTRATION_SECRET_FILE"] == f"/run/secrets/{SECRET_FILE}"
+    assert not any("SECRET" in key and not key.endswith("_FILE") for key in spec.environment)
+    assert spec.environment["SE_NODE_HOST"] == spec.hostname == "{{.Task.Name}}"
+    assert spec.hosts == {"farm-host": "10.9.0.1"}  # the runner, where the suite's app and localhost are
+    assert spec.labels["io.github.farm.browser"] == "chrome" and spec.labels["io.github.farm.slots"] == "2"
