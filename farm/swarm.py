@@ -17,6 +17,7 @@ import dataclasses
 import math
 import secrets
 import socket
+import time
 
 from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
@@ -25,7 +26,7 @@ from farm.capacity import GIB, machine_sessions
 from farm.catalogue import APP_HOST_ALIAS, HUB_ALIAS
 from farm.config import FarmConfig
 from farm.engine import Engine
-from farm.errors import EngineError, FarmError, GridError, NodeStartupError, UsageError
+from farm.errors import EngineError, FarmError, GridError, NodeStartupError, PortInUseError, UsageError
 from farm.farm import EVENT_BUS_PORTS, Farm, NodeHealth, UpResult
 from farm.grid import GridStatus
 from farm.images import choose_images
@@ -34,6 +35,7 @@ from farm.swarm_engine import SECRETS_DIR, FarmService, FarmTask, ServiceSpec, S
 
 SECRET_FILE = "farm-registration-secret"
 SWARM_TASK_LABEL = "com.docker.swarm.task.id"  # on the containers the swarm runs for a service
+SWARM_SERVICE_LABEL = "com.docker.swarm.service.id"
 
 
 def address_towards(host: str) -> str:
@@ -98,9 +100,9 @@ class SwarmFarm(Farm):
             result.status = self._wait_ready()
         except BaseException:
             self.progress("rolling back")
-            self.swarm.remove_services(created)
+            self._remove_services(created)
             if created_network:
-                self.swarm.remove_services(self.services())
+                self._remove_services(self.services())
                 self.swarm.remove_overlays(labels.selector(config.name))
             if created_secret:
                 self.swarm.remove_secrets(labels.selector(config.name))
@@ -137,7 +139,7 @@ class SwarmFarm(Farm):
         existing = self.services(role="hub")
         if existing and existing[0].image == image and secret[0] in existing[0].secrets:
             return False
-        self.swarm.remove_services(existing)
+        self._remove_services(existing)
         config = self.config
         self.progress(f"starting hub service {self.hub_name} ({image})")
         spec = ServiceSpec(
@@ -204,7 +206,7 @@ class SwarmFarm(Farm):
             )
             if stale:
                 removed.append(service)
-        self.swarm.remove_services(removed)
+        self._remove_services(removed)
         current = {s.labels.get(labels.BROWSER, ""): s for s in self.services(role="node")}
         for group, wanted in groups.items():
             if group in current:
@@ -252,6 +254,33 @@ class SwarmFarm(Farm):
                         return value
         raise EngineError(f"the hub of farm {self.config.name} is not running on this manager")
 
+    def _wait_ready(self) -> GridStatus:
+        self._wait_for_hub_task()
+        return super()._wait_ready()
+
+    def _wait_for_hub_task(self) -> None:
+        """Fail at once when the hub's port is taken on the manager: the swarm would otherwise
+        retry its task until the startup timeout."""
+        deadline = time.monotonic() + self.config.startup_timeout
+        while time.monotonic() < deadline:
+            tasks = [t for service in self.services(role="hub") for t in self.swarm.tasks(service)]
+            if any(t.state == "running" and t.desired == "running" for t in tasks):
+                return
+            if any("already in use" in t.error for t in tasks):
+                raise PortInUseError(
+                    f"port {self.config.hub_port} is already in use on the swarm's manager; free it or set --port / hub_port"
+                )
+            self.progress("waiting for the swarm to start the hub")
+            time.sleep(0.5)
+
+    def _remove_services(self, services: list[FarmService]) -> list[str]:
+        """Remove services, and their containers on this manager at once: the swarm would stop
+        them in its own time, and they would still be there when `up` or `down` returns."""
+        removed = self.swarm.remove_services(services)
+        ids = {s.id for s in services}
+        self.engine.remove_containers([c for c in self.containers() if c.labels.get(SWARM_SERVICE_LABEL) in ids])
+        return removed
+
     def _startup_failure(self, exc: GridError) -> GridError:
         """Name the first task that is not running (or the hub), with the swarm's reason."""
         for service in self.services():
@@ -263,8 +292,7 @@ class SwarmFarm(Farm):
     # down / status -----------------------------------------------------------------------------
     def down(self) -> list[str]:
         """Remove the farm's services, then its networks and secrets (and any plain containers)."""
-        removed = self.swarm.remove_services(self.services())
-        self.engine.remove_containers(self.containers())  # the manager's tasks: no need to wait for their stop
+        removed = self._remove_services(self.services())
         removed += self.swarm.remove_overlays(labels.selector(self.config.name))
         removed += self.swarm.remove_secrets(labels.selector(self.config.name))
         return removed + super().down()

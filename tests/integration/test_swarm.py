@@ -1,7 +1,8 @@
 """The farm on a real two-host Docker Swarm (issue 14): two engines, each in its own network
 namespace, a manager and a worker (see swarm_hosts.py). The farm talks to the manager's API only.
 
-One test, in the order a user meets it: `farm up --mode swarm` places chrome=2,firefox=2 on both
+One test, in the order a user meets it: a hub port taken on the manager is refused and leaves
+nothing; `farm up --mode swarm` places chrome=2,firefox=2 on both
 hosts, with images the worker pulled from the registry and a secret nobody can read from a spec;
 `farm up` again with another count scales; `farm test` of the demo suite passes while the worker
 engine is stopped mid-run, and every cell is accounted for; the swarm puts the lost nodes back on
@@ -48,14 +49,21 @@ def farm_dir(tmp_path: Path, swarm: Swarm, cli_in):
     yield tmp_path, port, cli
     code, out, err = cli("down")
     assert code == 0, out + err
+    assert swarm_leftovers(swarm) == EMPTY
+
+
+EMPTY: dict[str, list[str]] = {"services": [], "networks": [], "secrets": [], "containers": []}
+
+
+def swarm_leftovers(swarm: Swarm) -> dict[str, list[str]]:
+    """Everything on the manager that carries this farm's labels."""
     with swarm.manager.client() as manager:
-        left = {
+        return {
             "services": [s.name for s in manager.services.list(filters={"label": selector(NAME)})],
             "networks": [n.name for n in manager.networks.list(filters={"label": selector(NAME)})],
             "secrets": [s.name for s in manager.secrets.list(filters={"label": selector(NAME)})],
             "containers": [c.name for c in manager.containers.list(all=True, filters={"label": selector(NAME)})],
         }
-    assert left == {"services": [], "networks": [], "secrets": [], "containers": []}
 
 
 def node_hosts(cli) -> dict[str, str]:
@@ -84,6 +92,20 @@ def test_farm_on_a_two_host_swarm_survives_losing_the_worker(farm_dir, swarm: Sw
     directory, port, cli = farm_dir
     manager, worker = swarm.manager, swarm.worker
     client = GridClient(f"http://{manager.address}:{port}")
+
+    # a hub port taken on the manager: one line, exit 3, and what up created is gone again
+    busy = free_port()
+    blocker = subprocess.Popen(
+        ["nsenter", f"--net=/var/run/netns/{manager.netns}", sys.executable, "-m", "http.server", str(busy)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        code, out, err = cli("up", *SIZE, "--port", str(busy))
+    finally:
+        blocker.kill()
+    assert code == 3 and f"port {busy} is already in use on the swarm's manager" in err, out + err
+    assert swarm_leftovers(swarm) == EMPTY
 
     # up: nodes on both hosts, images pulled by the worker from the registry
     code, out, err = cli("up", *SIZE)
@@ -130,10 +152,11 @@ def test_farm_on_a_two_host_swarm_survives_losing_the_worker(farm_dir, swarm: Sw
     try:
         ledger = results / "sessions.jsonl"
         on_worker = worker_node_uris(swarm)
-        assert len(on_worker) == 2, on_worker  # one chrome and one firefox node
+        # firefox kept a node there; where chrome's rescaled node went is the swarm's choice
+        assert on_worker, "no node left on the worker"
         wait_until(
             lambda: ledger.exists() and ledger.read_text().count('"open"') >= 6 and busy_on(client, on_worker) == len(on_worker),
-            "both of the worker's nodes run a cell, after the first cells",
+            "every node on the worker runs a cell, after the first cells",
             timeout=240,
             interval=0.2,
         )
