@@ -19,7 +19,7 @@ import secrets
 import socket
 import time
 
-from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
+from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from farm import labels
 from farm.capacity import GIB, machine_sessions
@@ -90,9 +90,9 @@ class SwarmFarm(Farm):
                 secret_id = self.swarm.create_secret(self.secret_name, value, labels.create_labels(config.name, "secret"))
                 created_secret = True
             secret = (secret_id, self.secret_name, SECRET_FILE)
-            hub_replaced = self._ensure_hub(images[choice.hub], secret, manager_id, created)
+            hub_replaced = self._ensure_hub_service(images[choice.hub], secret, manager_id, created)
             runner = self.runner_address(hosts, manager_id)
-            result.removed = self._reconcile_nodes(
+            result.removed = self._reconcile_node_services(
                 {g: images[ref] for g, ref in choice.nodes.items()}, secret, runner, hub_replaced, created, result.scaled
             )
             result.started = [s.name for s in created]
@@ -134,7 +134,7 @@ class SwarmFarm(Farm):
             published[ref] = self.swarm.push(ref, self.config.registry, self.progress)
         return published
 
-    def _ensure_hub(self, image: str, secret: tuple[str, str, str], manager_id: str, created: list[FarmService]) -> bool:
+    def _ensure_hub_service(self, image: str, secret: tuple[str, str, str], manager_id: str, created: list[FarmService]) -> bool:
         """The hub service, replaced when its image or secret changed; True when (re)created."""
         existing = self.services(role="hub")
         if existing and existing[0].image == image and secret[0] in existing[0].secrets:
@@ -159,7 +159,7 @@ class SwarmFarm(Farm):
         created.append(self.swarm.create_service(spec))
         return True
 
-    def _node_spec(self, group: str, image: str, secret: tuple[str, str, str], runner: str) -> ServiceSpec:
+    def _node_service_spec(self, group: str, image: str, secret: tuple[str, str, str], runner: str) -> ServiceSpec:
         config = self.config
         return ServiceSpec(
             name=self.service_name(group),
@@ -182,7 +182,7 @@ class SwarmFarm(Farm):
             shm_bytes=2 * GIB,
         )
 
-    def _reconcile_nodes(
+    def _reconcile_node_services(
         self,
         images: dict[str, str],
         secret: tuple[str, str, str],
@@ -215,7 +215,7 @@ class SwarmFarm(Farm):
                     scaled.append(f"{current[group].name}: {current[group].replicas} -> {wanted}")
                 continue
             self.progress(f"starting {wanted} {group} node(s) as service {self.service_name(group)} ({images[group]})")
-            created.append(self.swarm.create_service(self._node_spec(group, images[group], secret, runner)))
+            created.append(self.swarm.create_service(self._node_service_spec(group, images[group], secret, runner)))
         return [s.name for s in removed]
 
     def _scale(self, service: FarmService, wanted: int) -> None:
@@ -278,7 +278,17 @@ class SwarmFarm(Farm):
         them in its own time, and they would still be there when `up` or `down` returns."""
         removed = self.swarm.remove_services(services)
         ids = {s.id for s in services}
-        self.engine.remove_containers([c for c in self.containers() if c.labels.get(SWARM_SERVICE_LABEL) in ids])
+
+        def remove_left() -> bool:
+            """True once none is left; a task the swarm was starting may still turn up meanwhile."""
+            left = [c for c in self.containers() if c.labels.get(SWARM_SERVICE_LABEL) in ids]
+            self.engine.remove_containers(left)
+            return not left
+
+        gone = Retrying(retry=retry_if_result(lambda done: not done), stop=stop_after_delay(30), wait=wait_fixed(1))
+        if ids:
+            with contextlib.suppress(RetryError):
+                gone(remove_left)
         return removed
 
     def _startup_failure(self, exc: GridError) -> GridError:

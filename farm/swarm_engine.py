@@ -248,10 +248,13 @@ def _without_registry(repository: str) -> str:
 
 def _host(attrs: dict) -> SwarmHost:
     resources = attrs.get("Description", {}).get("Resources", {})
+    address = str(attrs.get("Status", {}).get("Addr", ""))
+    if address in ("", "0.0.0.0"):  # some engines report a manager so; its raft address is the real one
+        address = str(attrs.get("ManagerStatus", {}).get("Addr", "")).rpartition(":")[0] or address
     return SwarmHost(
         id=str(attrs.get("ID", "")),
         hostname=str(attrs.get("Description", {}).get("Hostname", "")),
-        address=str(attrs.get("Status", {}).get("Addr", "")),
+        address=address,
         state=str(attrs.get("Status", {}).get("State", "")),
         role=str(attrs.get("Spec", {}).get("Role", "")),
         cpus=int(resources.get("NanoCPUs", 0) // 1_000_000_000) or 1,

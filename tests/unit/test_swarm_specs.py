@@ -10,7 +10,7 @@ import pytest
 from farm.config import FarmConfig, load_config
 from farm.errors import ConfigError, UsageError
 from farm.swarm import SECRET_FILE, SwarmFarm
-from farm.swarm_engine import _without_registry
+from farm.swarm_engine import _host, _without_registry
 
 
 def swarm_farm(**config: object) -> SwarmFarm:
@@ -51,7 +51,7 @@ def test_several_hosts_need_a_registry_and_one_host_does_not():
 def test_node_service_reads_the_secret_from_a_file_and_registers_under_its_task_name():
     farm = swarm_farm(nodes={"chrome": 3})
     image = "r:5000/farm-local/node-chrome:4.48.0@sha256:ab"
-    spec = farm._node_spec("chrome", image, ("sid", "farm-registration", SECRET_FILE), "10.9.0.1")
+    spec = farm._node_service_spec("chrome", image, ("sid", "farm-registration", SECRET_FILE), "10.9.0.1")
     assert spec.replicas == 3 and spec.name == "farm-node-chrome"
     assert spec.secret == ("sid", "farm-registration", SECRET_FILE)
     assert spec.environment["SE_REGISTRATION_SECRET_FILE"] == f"/run/secrets/{SECRET_FILE}"
@@ -59,3 +59,10 @@ def test_node_service_reads_the_secret_from_a_file_and_registers_under_its_task_
     assert spec.environment["SE_NODE_HOST"] == spec.hostname == "{{.Task.Name}}"
     assert spec.hosts == {"farm-host": "10.9.0.1"}  # the runner, where the suite's app and localhost are
     assert spec.labels["io.github.farm.browser"] == "chrome" and spec.labels["io.github.farm.slots"] == "2"
+
+
+def test_a_manager_reported_on_no_address_is_found_on_its_raft_address():
+    manager = {"ID": "m", "Status": {"Addr": "0.0.0.0", "State": "ready"}, "ManagerStatus": {"Addr": "10.0.0.2:2377"}}
+    worker = {"ID": "w", "Status": {"Addr": "10.0.0.3", "State": "down"}, "Description": {"Resources": {"NanoCPUs": 4_000_000_000}}}
+    assert (_host(manager).address, _host(manager).cpus) == ("10.0.0.2", 1)
+    assert (_host(worker).address, _host(worker).state, _host(worker).cpus) == ("10.0.0.3", "down", 4)
