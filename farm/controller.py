@@ -19,17 +19,19 @@ from farm.progress import Progress
 from farm.swarm import SwarmFarm, runs_here
 
 
-def controller(config: FarmConfig, engine: Engine, progress: Progress = lambda _msg: None) -> Farm:
-    if config.mode == "swarm" or runs_here(engine, config.name):
-        return SwarmFarm(config, engine, progress)
-    return Farm(config, engine, progress)
+def controller(config: FarmConfig, engine: Engine) -> Farm:
+    """The controller of what runs on this engine (or is configured to): a swarm farm's, else a one-engine farm's."""
+    swarm = config.mode == "swarm" or runs_here(engine, config.name)
+    return SwarmFarm(config, engine) if swarm else Farm(config, engine)
 
 
 def up(config: FarmConfig, progress: Progress) -> UpResult:
     with Engine.connect(config.docker_host) as engine:
-        if config.mode == "engine" and runs_here(engine, config.name):
+        if config.mode == "swarm":
+            return SwarmFarm(config, engine, progress).up()
+        if runs_here(engine, config.name):
             raise UsageError(f"farm {config.name} runs on this engine's swarm; `farm down` it first, or keep mode = swarm")
-        return controller(config, engine, progress).up()
+        return Farm(config, engine, progress).up()
 
 
 def down(config: FarmConfig) -> list[str]:
@@ -46,10 +48,7 @@ def gateway(config: FarmConfig) -> str:
 def node_containers(config: FarmConfig) -> dict[str, str]:
     """Node URI -> container id on the farm's engine, for recording sessions on their node."""
     with Engine.connect(config.docker_host) as engine:
-        farm = controller(config, engine)
-        if isinstance(farm, SwarmFarm):
-            raise UsageError("--video records on a one-engine farm; a swarm's nodes live on engines the runner does not reach")
-        return farm.node_containers()
+        return controller(config, engine).node_containers()
 
 
 def node_health(config: FarmConfig, grid: GridStatus | None) -> list[NodeHealth] | None:

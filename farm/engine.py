@@ -197,12 +197,8 @@ class Engine:
 
     def remove_networks(self, networks: list[FarmNetwork]) -> list[str]:
         for network in networks:
-            try:
-                with translated(f"removing network {network.name}"), contextlib.suppress(docker.errors.NotFound):
-                    self.client.api.remove_network(network.id)
-            except EngineError as exc:
-                if "not found" not in str(exc):  # a swarm's network removed meanwhile: gone is what was asked
-                    raise
+            with translated(f"removing network {network.name}"), contextlib.suppress(docker.errors.NotFound):
+                self.client.api.remove_network(network.id)
         return [n.name for n in networks]
 
     def machine(self) -> tuple[int, int]:

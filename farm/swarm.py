@@ -18,8 +18,10 @@ import math
 import secrets
 import socket
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
-from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_fixed
+from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from farm import labels
 from farm.capacity import GIB, machine_sessions
@@ -36,6 +38,7 @@ from farm.swarm_engine import SECRETS_DIR, FarmService, FarmTask, ServiceSpec, S
 SECRET_FILE = "farm-registration-secret"
 SWARM_TASK_LABEL = "com.docker.swarm.task.id"  # on the containers the swarm runs for a service
 SWARM_SERVICE_LABEL = "com.docker.swarm.service.id"
+T = TypeVar("T")
 
 
 def address_towards(host: str) -> str:
@@ -44,6 +47,17 @@ def address_towards(host: str) -> str:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         probe.connect((host, 9))
         return str(probe.getsockname()[0])
+
+
+def poll(condition: Callable[[], T | None], seconds: float) -> T | None:
+    """`condition()` every second until it gives something; None when `seconds` pass first."""
+    retrying = Retrying(
+        retry=retry_if_result(lambda value: value is None),
+        stop=stop_after_delay(seconds),
+        wait=wait_fixed(1),
+        retry_error_callback=lambda _state: None,
+    )
+    return retrying(condition)
 
 
 class SwarmFarm(Farm):
@@ -226,13 +240,12 @@ class SwarmFarm(Farm):
         self.swarm.scale(service, wanted)
         if wanted >= service.replicas:
             return
-        stopped = Retrying(
-            retry=retry_if_result(lambda tasks: len(tasks) > wanted),
-            stop=stop_after_delay(60),
-            wait=wait_fixed(1),
-            retry_error_callback=lambda _state: None,
-        )
-        left = stopped(self._current_tasks, service)
+
+        def stopped() -> list[FarmTask] | None:
+            tasks = self._current_tasks(service)
+            return tasks if len(tasks) <= wanted else None
+
+        left = poll(stopped, 60)
         if left is None:
             return  # not stopped yet: the hub's health check removes them later
         gone = before - {t.name for t in left}
@@ -279,16 +292,14 @@ class SwarmFarm(Farm):
         removed = self.swarm.remove_services(services)
         ids = {s.id for s in services}
 
-        def remove_left() -> bool:
+        def none_left() -> bool | None:
             """True once none is left; a task the swarm was starting may still turn up meanwhile."""
             left = [c for c in self.containers() if c.labels.get(SWARM_SERVICE_LABEL) in ids]
             self.engine.remove_containers(left)
-            return not left
+            return None if left else True
 
-        gone = Retrying(retry=retry_if_result(lambda done: not done), stop=stop_after_delay(30), wait=wait_fixed(1))
         if ids:
-            with contextlib.suppress(RetryError):
-                gone(remove_left)
+            poll(none_left, 30)
         return removed
 
     def _startup_failure(self, exc: GridError) -> GridError:
@@ -325,6 +336,9 @@ class SwarmFarm(Farm):
     def _current_tasks(self, service: FarmService) -> list[FarmTask]:
         """The newest task of each slot that the swarm wants running (older ones are history)."""
         return [t for t in self.swarm.tasks(service) if t.desired == "running"]
+
+    def node_containers(self) -> dict[str, str]:
+        raise UsageError("--video records on a one-engine farm; a swarm's nodes live on engines the runner does not reach")
 
     def gateway(self) -> str:
         manager_id = self.swarm.manager_id()
