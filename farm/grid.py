@@ -157,13 +157,29 @@ class GridClient:
         data = self.graphql("query($id: String!) { session(id: $id) { nodeUri } }", {"id": session_id})
         return str((data.get("session") or {}).get("nodeUri") or "")
 
-    def delete_session(self, session_id: str) -> bool:
-        """End a session (best effort: it may be gone already, with its node); True if the Grid answered."""
+    def delete_session(self, session_id: str, timeout: float | None = None) -> bool:
+        """End a session (best effort: it may be gone already, with its node); True if the Grid answered.
+
+        Give a live browser the `timeout` it needs to close: a client that gives up during a delete
+        leaves the session's slot busy on its node until another delete."""
         try:
-            self.http.delete(f"{self.url}/session/{session_id}", timeout=self.timeout)
+            self.http.delete(f"{self.url}/session/{session_id}", timeout=timeout or self.timeout)
         except requests.RequestException:
             return False
         return True
+
+    def session_ids(self) -> list[str]:
+        """The ids of every session the Grid holds now ([] when it does not answer)."""
+        try:
+            value = self._get_json("/status").get("value", {})
+        except GridError:
+            return []
+        return [
+            str(slot["session"].get("sessionId", ""))
+            for node in value.get("nodes", [])
+            for slot in node.get("slots", [])
+            if isinstance(slot.get("session"), dict)
+        ]
 
     def remove_node(self, node_id: str, secret: str) -> None:
         """Forget a node now (it was removed on purpose) rather than after the hub's health check."""

@@ -15,6 +15,7 @@ import json
 import shutil
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -51,6 +52,9 @@ from farm.schedule import Plan, Planning
 from farm.watchdog import GridWatchdog
 
 DEFAULT_SUITE = Path("suites/demo")
+# How long a leftover session's delete may take: geckodriver waits up to its 60 s shutdown timeout
+# for Firefox to close, and a delete given up half-way leaves the slot busy.
+QUIT_TIMEOUT = 90.0
 
 
 @dataclass
@@ -194,14 +198,18 @@ def check_capacity(client: GridClient, browsers: tuple[str, ...]) -> Capacity:
 
 
 def quit_leftover_sessions(client: GridClient, ledger: Path) -> list[str]:
-    """Delete Grid sessions the run opened but never quit (a killed worker cannot quit its own)."""
+    """Delete Grid sessions the run opened but never quit (a killed worker cannot quit its own), and
+    those the Grid still holds although their worker began to quit them (it was stopped half-way:
+    the node keeps a session whose delete was cut off). The deletes run side by side."""
     open_sessions: dict[str, bool] = {}
     for entry in read_lines(ledger):
         if "session" in entry:
             open_sessions[str(entry["session"])] = entry.get("event") == "open"
-    leftovers = [sid for sid, is_open in open_sessions.items() if is_open]
-    for session_id in leftovers:
-        client.delete_session(session_id)
+    held = set(client.session_ids()) if open_sessions else set()
+    leftovers = [sid for sid, is_open in open_sessions.items() if is_open or sid in held]
+    if leftovers:
+        with ThreadPoolExecutor(max_workers=min(len(leftovers), 16)) as pool:
+            list(pool.map(lambda sid: client.delete_session(sid, timeout=QUIT_TIMEOUT), leftovers))
     return leftovers
 
 

@@ -12,14 +12,19 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import docker
 import pytest
+import requests
+from selenium import webdriver
+from selenium.webdriver.firefox.options import Options as FirefoxOptions
 
 from farm.grid import GridClient
-from farm.runfolder import RunFolder, read_lines
+from farm.run import quit_leftover_sessions
+from farm.runfolder import RunFolder, append_line, read_lines
 from tests.conftest import module_farm, wait_until
 
 pytestmark = pytest.mark.integration
@@ -196,6 +201,53 @@ def test_second_ctrl_c_exits_at_once_without_orphans(farm_dir):
     # the sessions the killed workers held are quit from the ledger (a browser quitting a hung page
     # on a loaded machine may take a while; a session nobody quit would stay for 300 s)
     wait_until(lambda: busy_slots(port) == 0, "no browser session of the run is open on the grid", timeout=60)
+
+
+def firefox_session(port: int) -> tuple[str, int]:
+    """A Firefox session nobody quits (as a killed worker leaves one): its id and its browser's pid
+    inside the node."""
+    driver = webdriver.Remote(f"http://127.0.0.1:{port}", options=FirefoxOptions())
+    driver.get("about:blank")
+    return str(driver.session_id), int(driver.caps["moz:processID"])
+
+
+def signal_browser(node: str, pid: int, sig: str) -> None:
+    """Stop or continue a browser inside its node: a browser that hangs while it is being quit."""
+    client = docker.from_env()
+    try:
+        assert client.containers.get(node).exec_run(["sh", "-c", f"kill -{sig} {pid}"]).exit_code == 0
+    finally:
+        client.close()
+
+
+def test_sessions_left_by_slow_or_cut_off_quits_are_ended(farm_dir):
+    """A delete whose client gives up before the browser closed leaves the node holding the slot
+    until its session timeout (300 s). So the run's cleanup waits as long as a browser may take to
+    close, and deletes again any session of the run the Grid still holds, even one whose worker
+    noted it quit (its `finally` runs when its own delete times out or is interrupted)."""
+    directory, port = farm_dir
+    wait_until(lambda: busy_slots(port) == 0, "the grid is idle", timeout=60)
+    node, ledger = f"{NAME}-node-firefox-1", directory / "quits.jsonl"
+    client = GridClient(f"http://127.0.0.1:{port}")
+    slow, slow_pid = firefox_session(port)
+    cut, cut_pid = firefox_session(port)
+    append_line(ledger, {"session": slow, "event": "open", "browser": "firefox"})  # its worker was killed
+    append_line(ledger, {"session": cut, "event": "open", "browser": "firefox"})
+    signal_browser(node, cut_pid, "STOP")
+    with pytest.raises(requests.ReadTimeout):  # the worker's quit, given up on a hung browser
+        requests.delete(f"{client.url}/session/{cut}", timeout=2)
+    append_line(ledger, {"session": cut, "event": "quit"})
+    signal_browser(node, cut_pid, "CONT")
+    time.sleep(5)
+    assert set(client.session_ids()) == {slow, cut}, "the given-up delete did not leave its slot busy"
+    signal_browser(node, slow_pid, "STOP")  # the other one hangs for 8 s while the run quits it
+    resume = threading.Timer(8, signal_browser, (node, slow_pid, "CONT"))
+    resume.start()
+    try:
+        assert sorted(quit_leftover_sessions(client, ledger)) == sorted([slow, cut])
+    finally:
+        resume.join()
+    wait_until(lambda: busy_slots(port) == 0, "both slots are free", timeout=10)
 
 
 def dockerd_pid() -> int | None:
