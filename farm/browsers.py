@@ -62,7 +62,8 @@ FIREFOX_PREFS: dict[str, object] = {
     "network.trr.mode": 5,
     "toolkit.telemetry.enabled": False,
     # Exit once XPCOM shuts down, as Playwright's Firefox does: the profile is thrown away with the
-    # session, and on the farm's nodes Firefox otherwise waits 5 s in late shutdown on every quit.
+    # session, and otherwise every quit waits for an outside name lookup that an offline node's
+    # resolver cannot answer (5 s; 1 s with `offline`). benchmarks/firefox_quit.py measures it.
     "toolkit.shutdown.fastShutdownStage": 3,
 }
 VENDOR_KEYS = {"chrome": "goog:chromeOptions", "edge": "ms:edgeOptions", "firefox": "moz:firefoxOptions"}
