@@ -17,7 +17,6 @@ import dataclasses
 import math
 import secrets
 import socket
-import time
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -272,19 +271,23 @@ class SwarmFarm(Farm):
         return super()._wait_ready()
 
     def _wait_for_hub_task(self) -> None:
-        """Fail at once when the hub's port is taken on the manager: the swarm would otherwise
-        retry its task until the startup timeout."""
-        deadline = time.monotonic() + self.config.startup_timeout
-        while time.monotonic() < deadline:
+        """Fail at once when the hub's port is taken on the manager (the swarm would otherwise retry
+        its task until the startup timeout), and once when its task never runs, rather than wait
+        the startup timeout a second time for a hub that is not there."""
+
+        def running() -> bool | None:
             tasks = [t for service in self.services(role="hub") for t in self.swarm.tasks(service)]
             if any(t.state == "running" and t.desired == "running" for t in tasks):
-                return
+                return True
             if any("already in use" in t.error for t in tasks):
                 raise PortInUseError(
                     f"port {self.config.hub_port} is already in use on the swarm's manager; free it or set --port / hub_port"
                 )
             self.progress("waiting for the swarm to start the hub")
-            time.sleep(0.5)
+            return None
+
+        if poll(running, self.config.startup_timeout) is None:
+            raise self._startup_failure(GridError(f"the hub's task did not run within {self.config.startup_timeout:.0f}s"))
 
     def _remove_services(self, services: list[FarmService]) -> list[str]:
         """Remove services, and their containers on this manager at once: the swarm would stop
