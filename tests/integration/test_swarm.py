@@ -171,7 +171,7 @@ def test_farm_on_a_two_host_swarm_survives_losing_the_worker(farm_dir, swarm: Sw
     code, out, err = cli("test", DEMO, "--video", "failed", "--no-report")
     assert code == 2 and "--video records on a one-engine farm" in out + err, out + err
 
-    # test: the demo suite, with the worker engine stopped once every slot runs a cell
+    # test: the demo suite, with the worker host gone (containers killed, engine stopped) once every slot runs a cell
     results = directory / "run-swarm"
     command = [sys.executable, "-m", "farm", "test", DEMO, "--timeout", "180", "--results-dir", str(results), "--no-report"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -189,7 +189,7 @@ def test_farm_on_a_two_host_swarm_survives_losing_the_worker(farm_dir, swarm: Sw
         )
         time.sleep(1)
         stopping = time.monotonic()
-        worker.stop()
+        worker.lose()
         replaced = replacement_watch(client, on_worker, stopping)
         output, _ = proc.communicate(timeout=600)
     finally:
