@@ -29,7 +29,7 @@ import tempfile
 from pathlib import Path
 
 from grid_makespan import APP, SUITES, measured, pytest_mode  # benchmarks/grid_makespan.py
-from isolation_cost import measure as isolation_overhead  # benchmarks/isolation_cost.py
+from isolation_cost import farm_overhead as isolation_overhead  # benchmarks/isolation_cost.py
 
 from farm import controller as farm_api
 from farm.config import load_config

@@ -25,7 +25,8 @@ def serve(directory: Path, host: str) -> Iterator[int]:
     handler = functools.partial(_QuietHandler, directory=str(directory))
     server = ThreadingHTTPServer((host, 0), handler)
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, name="farm-app", daemon=True)
+    # serve_forever notices a shutdown between polls: 0.5 s by default, at the end of every run
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="farm-app", daemon=True)
     thread.start()
     try:
         yield int(server.server_address[1])

@@ -16,6 +16,8 @@ a reason before anything connects to it. proxy.py does the proxying; farm adds o
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -66,12 +68,27 @@ def loopback_proxy(listen_host: str) -> Iterator[int]:
     flags = ["--hostname", listen_host, "--port", "0", "--num-acceptors", "1", "--threaded", "--log-level", "ERROR"]
     on_main_thread = threading.current_thread() is threading.main_thread()
     saved = {signum: signal.getsignal(signum) for signum in EXIT_SIGNALS} if on_main_thread else {}
+    others = set(multiprocessing.active_children())
     try:
         with proxy.Proxy(flags, plugins=[LoopbackOnly]) as running:
             _restore(saved)
-            yield int(running.flags.port)
+            acceptors = set(multiprocessing.active_children()) - others
+            try:
+                yield int(running.flags.port)
+            finally:
+                _interrupt(acceptors)
     finally:
         _restore(saved)
+
+
+def _interrupt(acceptors: set[multiprocessing.process.BaseProcess]) -> None:
+    """Wake proxy.py's acceptor processes for its shutdown. An acceptor checks for the shutdown
+    between waits of 1 s on its socket, so every run ended 0.7 s later on average; interrupted, it
+    leaves its loop the way proxy.py handles a Ctrl-C, closing its sockets."""
+    for acceptor in acceptors:
+        if acceptor.pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(acceptor.pid, signal.SIGINT)
 
 
 def _restore(handlers: dict[signal.Signals, Any]) -> None:

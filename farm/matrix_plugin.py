@@ -42,7 +42,7 @@ from farm.console import as_text, counts
 from farm.dispatch import IDLE_NAME, LongestFirstScheduling, is_idle_nodeid
 from farm.failures import classify, is_session_lost, marker
 from farm.grid import GridClient
-from farm.isolation import KeptBrowser, leaks, probe_site
+from farm.isolation import KeptBrowser, leaks, probe_site, uses_cdp
 from farm.matrix import Cell, cell_from
 from farm.recording import Recorder, Recording
 from farm.report_files import CELL_LABEL
@@ -525,7 +525,7 @@ class FarmDriver:
         if kept is not None and kept.driver.session_id in {s.id for s in self.plugin.watch.open_sessions()}:
             return kept
         self._drop(browser)
-        session = self._open(request, browser, bidi=True)
+        session = self._open(request, browser, bidi=not uses_cdp(browser))
         try:
             kept = KeptBrowser(session, self.plugin.grid_url)
             why = "" if browser in self.proven else self._disproof(kept)

@@ -9,7 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from farm import controller as farm_api
+from farm.browser_socket import Pending
+from farm.browsers import open_session
 from farm.cli import main
+from farm.config import load_config
+from farm.isolation import CdpContexts, Contexts, KeptBrowser, leaks, probe_site, uses_cdp
 from tests.conftest import BROWSERS, module_farm_dir
 
 pytestmark = pytest.mark.integration
@@ -56,3 +61,52 @@ def test_unproven_isolation_falls_back_to_fresh_sessions_and_says_so(farm_dir):
     assert len(summary["cells"]) == 8
     assert {c["isolation"] for c in summary["cells"]} == {"session"}
     assert "isolation cannot be proven without an address the browsers reach this runner at" in (results / "pytest.log").read_text()
+
+
+class OneContext:
+    """Contexts that isolate nothing: each 'new' context is a new tab in the first one, and removing
+    a context closes the tabs farm made in it (one holds the probe's alert) but keeps its profile."""
+
+    def __init__(self, contexts: Contexts) -> None:
+        self.socket, self.inner, self.shared, self.tabs = contexts.socket, contexts, "", []
+
+    def create(self) -> tuple[str, str]:
+        if not self.shared:
+            self.shared, tab = self.inner.create()
+        elif isinstance(self.inner, CdpContexts):
+            tab = self.socket.call("Target.createTarget", {"url": "about:blank", "browserContextId": self.shared})["targetId"]
+        else:
+            tab = self.socket.call("browsingContext.create", {"type": "tab", "userContext": self.shared})["context"]
+        self.tabs.append(str(tab))
+        return self.shared, str(tab)
+
+    def remove(self, context: str) -> Pending:
+        if context != self.shared:  # the browser's own context, from before
+            return self.inner.remove(context)
+        for tab in self.tabs[:-1]:
+            self.inner.close_tab(tab)
+        del self.tabs[:-1]
+        return self.socket.send("Browser.getVersion" if isinstance(self.inner, CdpContexts) else "session.status")
+
+    def close_tab(self, tab: str) -> None:
+        self.inner.close_tab(tab)
+
+
+@pytest.mark.parametrize("browser", BROWSERS)
+def test_the_probe_sees_state_that_outlives_a_cell(farm_dir, browser):
+    """The probe can fail: with contexts that share one profile, it reports the cookie, storage,
+    IndexedDB, cached response and window the first cell left (sessionStorage is per tab, so not
+    that)."""
+    config = load_config(farm_dir)
+    with probe_site(farm_api.gateway(config)) as url:
+        assert url is not None
+        kept = KeptBrowser(open_session(config.grid_url, browser, bidi=not uses_cdp(browser)), config.grid_url)
+        try:
+            assert leaks(kept, url) == []  # the browser's own contexts isolate
+            kept.contexts = OneContext(kept.contexts)
+            kept.end_cell()
+            seen = leaks(kept, url)
+            assert {"cookie", "localStorage", "IndexedDB", "HTTP cache"} <= set(seen) and "sessionStorage" not in seen
+            assert any(item.endswith("window(s) left open") for item in seen), seen
+        finally:
+            kept.close()

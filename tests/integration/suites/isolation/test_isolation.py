@@ -1,7 +1,8 @@
 """Each test first looks for what any earlier test left behind, then leaves all of it behind
-itself: cookie, localStorage, sessionStorage, IndexedDB, an extra window and an open alert. Under
-`farm test --isolation context` the cells of a worker share one browser session, so every test
-after a worker's first proves that the previous cell's state is gone."""
+itself: cookie, localStorage, sessionStorage, IndexedDB, an entry in the HTTP cache, an extra
+window and an open alert. Under `farm test --isolation context` the cells of a worker share one
+browser session, so every test after a worker's first proves that the previous cell's state is
+gone."""
 
 import pytest
 
@@ -11,7 +12,10 @@ const seen = [];
 if (document.cookie) seen.push('cookie ' + document.cookie);
 if (localStorage.length) seen.push('localStorage');
 if (sessionStorage.length) seen.push('sessionStorage');
-indexedDB.databases().then(dbs => { if (dbs.length) seen.push('IndexedDB'); done(seen); });
+fetch('index.html?left', {cache: 'only-if-cached', mode: 'same-origin'})  // fails unless cached
+  .then(() => seen.push('HTTP cache'), () => null)
+  .then(() => indexedDB.databases())
+  .then(dbs => { if (dbs.length) seen.push('IndexedDB'); done(seen); });
 """
 WRITE = """
 const done = arguments[arguments.length - 1];
@@ -20,7 +24,12 @@ localStorage.setItem('user', 'ada');
 sessionStorage.setItem('step', 'payment');
 const request = indexedDB.open('orders', 1);
 request.onupgradeneeded = () => request.result.createObjectStore('o');
-request.onsuccess = () => { request.result.close(); done('ok'); };
+request.onsuccess = () => {
+  request.result.close();
+  fetch('index.html?left', {cache: 'force-cache'}).then(r => r.text())
+    .then(() => fetch('index.html?left', {cache: 'only-if-cached', mode: 'same-origin'}))
+    .then(() => done('ok'), error => done('not cached: ' + error));
+};
 """
 
 
