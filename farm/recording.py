@@ -18,10 +18,12 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from farm.engine import Engine
 from farm.errors import FarmError
+
+if TYPE_CHECKING:
+    from farm.engine import Engine
 
 RECORD = "/opt/bin/farm-record"
 
@@ -57,6 +59,10 @@ class Recorder:
 
     @classmethod
     def connect(cls, docker_host: str | None, nodes: dict[str, str]) -> Recorder:
+        # Imported here: every pytest worker loads this module, and the Docker SDK took a tenth of
+        # a worker's start-up, which only a run with videos needs.
+        from farm.engine import Engine
+
         return cls(Engine.connect(docker_host or None, timeout=30), nodes)
 
     def start(self, session: str, node: str, capabilities: dict[str, Any]) -> Recording:
