@@ -281,7 +281,14 @@ class LongestFirstScheduling:
 
     def schedule(self) -> None:
         """Cell by cell in plan order (longest expected first), each to an idle worker of its
-        browser while its slots and pool allow; then end the workers whose browser is done."""
+        browser while its slots and pool allow; then end the workers whose browser is done.
+
+        Such a worker ends at once if it holds sessions: they go back to the Grid, where another
+        browser of its pool may wait for them, and held to the end of the run they could meet the
+        node's session timeout. One that holds none ends with the run (here, and by xdist, once the
+        last cell is done): ending it frees nothing, and its teardown would take the machine from
+        the cells still running. On 2 cores a shared run's last cells took 1.5 to 2 times their
+        expected time while four workers that never ran a cell ended beside them."""
         if not self.collection_is_completed:
             return
         if self.collection is None:
@@ -308,7 +315,7 @@ class LongestFirstScheduling:
             self.node2pending[node].extend([index, self.idle_index])
             node.send_runtest_some([index, self.idle_index])
         for node in idle:
-            if not self._has_work_for(node):
+            if not self._has_work_for(node) and (self.held.get(node, 0) or self.tests_finished):
                 # Nothing left for its browser: let it end, which also quits the sessions it holds.
                 self.finished_nodes.add(node)
                 node.shutdown()

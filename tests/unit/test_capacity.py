@@ -123,7 +123,49 @@ def test_dispatch_keeps_a_shared_pool_full_and_within_its_sessions():
     sched.mark_test_complete(workers[2], collection.index("f1"))
     running = {w.name: collection[i] for w, i in sched.running.items() if i is not None}
     assert running == {"f-b": "f3", "c-a": "c1"}  # firefox's freed session serves chrome
-    assert workers[2].shut  # nothing left for firefox: the worker ends
+    assert not workers[2].shut  # nothing left for firefox, but it holds no session: it ends with the run
+
+
+def test_a_worker_holding_a_pool_session_another_browser_waits_for_ends_early():
+    """Kept or session-scoped sessions count as taken: the firefox worker that holds one with no
+    firefox left ends (quitting it) only because chrome waits for that session."""
+    pool = Capacity({"chrome": 1, "firefox": 1}, (Pool(frozenset({"chrome", "firefox"}), 1),))
+    durations = {"f1": ("firefox", 9.0), "c1": ("chrome", 3.0)}
+    plan = Plan(pool, {n: {"browser": b, "test_id": n, "expected": s} for n, (b, s) in durations.items()})
+    sched = LongestFirstScheduling(lambda collection: plan, pool)
+    chrome, firefox = Worker("c-a", "chrome"), Worker("f-a", "firefox")
+    collection = [*durations, f"::{IDLE_NAME}"]
+    for worker in (chrome, firefox):
+        sched.add_node(worker)
+        sched.add_node_collection(worker, collection)
+    sched.schedule()
+    assert sched.running[firefox] == collection.index("f1") and sched.running[chrome] is None
+    sched.note_held(firefox, 1)  # f1 ended with its session kept open
+    sched.mark_test_complete(firefox, collection.index("f1"))
+    assert sched.running[chrome] is None and firefox.shut and not chrome.shut  # the session goes first
+    sched.remove_node(firefox)
+    sched.schedule()
+    assert sched.running[chrome] == collection.index("c1")
+
+
+def test_a_worker_that_holds_nothing_ends_with_the_run_one_that_holds_a_session_at_once():
+    pool = Capacity({"chrome": 2, "firefox": 2}, (Pool(frozenset({"chrome", "firefox"}), 3),))
+    durations = {"f1": ("firefox", 2.0), "f2": ("firefox", 2.0), "c1": ("chrome", 9.0)}
+    plan = Plan(pool, {n: {"browser": b, "test_id": n, "expected": s} for n, (b, s) in durations.items()})
+    sched = LongestFirstScheduling(lambda collection: plan, pool)
+    chrome, holder, other = Worker("c-a", "chrome"), Worker("f-a", "firefox"), Worker("f-b", "firefox")
+    collection = [*durations, f"::{IDLE_NAME}"]
+    for worker in (chrome, holder, other):
+        sched.add_node(worker)
+        sched.add_node_collection(worker, collection)
+    sched.schedule()
+    sched.note_held(holder, 1)  # its cell ended with a session kept open
+    sched.mark_test_complete(holder, sched.running[holder])
+    assert holder.shut  # the session goes back to the Grid now
+    sched.mark_test_complete(other, sched.running[other])
+    assert not other.shut  # ending it frees nothing; its teardown waits for c1 to finish
+    sched.mark_test_complete(chrome, collection.index("c1"))
+    assert other.shut and chrome.shut and sched.tests_finished
 
 
 def test_planning_shards_and_orders_the_collected_cells_alike_everywhere(tmp_path):

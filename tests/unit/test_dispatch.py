@@ -72,12 +72,13 @@ def test_freed_slot_takes_longest_pending_of_a_free_browser():
     assert collection[sched.running[chrome_node]] == "c2"  # f2 is longer, but firefox's slot is busy
 
 
-def test_workers_shut_down_once_nothing_is_pending_and_finish():
+def test_workers_shut_down_once_the_last_cell_is_done():
     sched, nodes, _collection = make({"a": ("chrome", 2), "b": ("chrome", 1)}, {"chrome": 2}, 3)
     sched.schedule()
-    assert nodes[2].shut and not nodes[0].shut  # nothing left for the third worker
-    for node in nodes[:2]:
-        sched.mark_test_complete(node, sched.running[node])
+    assert not any(n.shut for n in nodes)  # nothing for the third worker, but ending it frees nothing
+    sched.mark_test_complete(nodes[0], sched.running[nodes[0]])
+    assert not any(n.shut for n in nodes)  # nor while b runs: its teardown would slow b
+    sched.mark_test_complete(nodes[1], sched.running[nodes[1]])
     assert all(n.shut for n in nodes)
     assert sched.tests_finished
     for node in nodes:
@@ -132,8 +133,8 @@ def test_collection_stays_complete_after_a_worker_leaves():
     sched.schedule()
     sched.mark_test_complete(nodes[0], sched.running[nodes[0]])
     sched.mark_test_complete(nodes[0], sched.running[nodes[0]])
-    assert nodes[0].shut
-    sched.remove_node(nodes[0])
+    assert not nodes[0].shut
+    sched.remove_node(nodes[0])  # it crashed, say
     sched.mark_test_complete(nodes[1], sched.running[nodes[1]])
     assert nodes[1].shut and sched.tests_finished
 
@@ -241,7 +242,7 @@ def test_each_worker_gets_only_cells_of_its_browser_longest_first():
     sched.mark_test_complete(nodes[0], collection.index("c1"))
     assert running(sched, collection)["gw0"] == "c2"  # f3 is longer, but gw0 serves chrome
     sched.mark_test_complete(nodes[0], collection.index("c2"))
-    assert nodes[0].shut  # no chrome left: the chrome worker ends (and quits what it holds)
+    assert not nodes[0].shut  # no chrome left, but firefox has its own slots: it ends with the run
     sched.mark_test_complete(nodes[1], collection.index("f1"))
     assert running(sched, collection)["gw1"] == "f3"
     sent = {n.name: [collection[i] for i in n.sent if not collection[i].endswith(IDLE_NAME)] for n in nodes}
