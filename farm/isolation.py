@@ -64,15 +64,39 @@ cache.then(() => indexedDB.databases()).then(
 LEAVE_WINDOW_AND_DIALOG = "window.open('about:blank'); setTimeout(() => alert('farm probe'), 0);"
 
 
-class BidiContexts:
-    """WebDriver BiDi user contexts (Firefox): each a profile of its own, with its own tabs."""
+class Contexts:
+    """How a session's browser makes isolated contexts and tabs in them, on a socket of farm's own."""
 
     def __init__(self, url: str) -> None:
         self.socket = BrowserSocket(url)
 
     def create(self) -> tuple[str, str]:
-        context = str(self.socket.call("browser.createUserContext")["userContext"])
-        return context, str(self.socket.call("browsingContext.create", {"type": "tab", "userContext": context})["context"])
+        """A new context and its one tab."""
+        context = self.new_context()
+        return context, self.new_tab(context)
+
+    def new_context(self) -> str:
+        raise NotImplementedError
+
+    def new_tab(self, context: str) -> str:
+        raise NotImplementedError
+
+    def remove(self, context: str) -> Pending:
+        """Sent, not awaited: the context goes with its tabs, dialogs and state."""
+        raise NotImplementedError
+
+    def close_tab(self, tab: str) -> None:
+        raise NotImplementedError
+
+
+class BidiContexts(Contexts):
+    """WebDriver BiDi user contexts (Firefox): each a profile of its own, with its own tabs."""
+
+    def new_context(self) -> str:
+        return str(self.socket.call("browser.createUserContext")["userContext"])
+
+    def new_tab(self, context: str) -> str:
+        return str(self.socket.call("browsingContext.create", {"type": "tab", "userContext": context})["context"])
 
     def remove(self, context: str) -> Pending:
         return self.socket.send("browser.removeUserContext", {"userContext": context})
@@ -81,29 +105,24 @@ class BidiContexts:
         self.socket.call("browsingContext.close", {"context": tab})
 
 
-class CdpContexts:
+class CdpContexts(Contexts):
     """Chrome DevTools browser contexts (Chrome, Edge): the same isolation as a BiDi user context,
     which chromedriver builds from them, without the BiDi mapper in between. The mapper (a script
     chromedriver runs in the browser once a session asks for `webSocketUrl`) relays every command
     and follows every tab; without it a Chrome cell cost 0.12 s less (benchmarks/isolation_cost.py
     --compare). A tab made here is a window handle like any other (its target id)."""
 
-    def __init__(self, url: str) -> None:
-        self.socket = BrowserSocket(url)
+    def new_context(self) -> str:
+        return str(self.socket.call("Target.createBrowserContext", {"disposeOnDetach": False})["browserContextId"])
 
-    def create(self) -> tuple[str, str]:
-        context = str(self.socket.call("Target.createBrowserContext", {"disposeOnDetach": False})["browserContextId"])
-        tab = self.socket.call("Target.createTarget", {"url": "about:blank", "browserContextId": context})
-        return context, str(tab["targetId"])
+    def new_tab(self, context: str) -> str:
+        return str(self.socket.call("Target.createTarget", {"url": "about:blank", "browserContextId": context})["targetId"])
 
     def remove(self, context: str) -> Pending:
         return self.socket.send("Target.disposeBrowserContext", {"browserContextId": context})
 
     def close_tab(self, tab: str) -> None:
         self.socket.call("Target.closeTarget", {"targetId": tab})
-
-
-Contexts = BidiContexts | CdpContexts
 
 
 def uses_cdp(browser: str) -> bool:

@@ -14,7 +14,7 @@ from farm.browser_socket import Pending
 from farm.browsers import open_session
 from farm.cli import main
 from farm.config import load_config
-from farm.isolation import CdpContexts, Contexts, KeptBrowser, leaks, probe_site, uses_cdp
+from farm.isolation import Contexts, KeptBrowser, leaks, probe_site, uses_cdp
 from tests.conftest import BROWSERS, module_farm_dir
 
 pytestmark = pytest.mark.integration
@@ -63,7 +63,7 @@ def test_unproven_isolation_falls_back_to_fresh_sessions_and_says_so(farm_dir):
     assert "isolation cannot be proven without an address the browsers reach this runner at" in (results / "pytest.log").read_text()
 
 
-class OneContext:
+class OneContext(Contexts):
     """Contexts that isolate nothing: each 'new' context is a new tab in the first one, and removing
     a context closes the tabs farm made in it (one holds the probe's alert) but keeps its profile."""
 
@@ -71,14 +71,9 @@ class OneContext:
         self.socket, self.inner, self.shared, self.tabs = contexts.socket, contexts, "", []
 
     def create(self) -> tuple[str, str]:
-        if not self.shared:
-            self.shared, tab = self.inner.create()
-        elif isinstance(self.inner, CdpContexts):
-            tab = self.socket.call("Target.createTarget", {"url": "about:blank", "browserContextId": self.shared})["targetId"]
-        else:
-            tab = self.socket.call("browsingContext.create", {"type": "tab", "userContext": self.shared})["context"]
-        self.tabs.append(str(tab))
-        return self.shared, str(tab)
+        self.shared = self.shared or self.inner.new_context()
+        self.tabs.append(self.inner.new_tab(self.shared))
+        return self.shared, self.tabs[-1]
 
     def remove(self, context: str) -> Pending:
         if context != self.shared:  # the browser's own context, from before
@@ -86,7 +81,9 @@ class OneContext:
         for tab in self.tabs[:-1]:
             self.inner.close_tab(tab)
         del self.tabs[:-1]
-        return self.socket.send("Browser.getVersion" if isinstance(self.inner, CdpContexts) else "session.status")
+        kept = Pending()
+        kept.answered.set()
+        return kept
 
     def close_tab(self, tab: str) -> None:
         self.inner.close_tab(tab)
