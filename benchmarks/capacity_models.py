@@ -58,6 +58,22 @@ def farm_test(work: Path, run: str, isolation: str) -> dict:
     return {"wall": wall, "peak_kib": peak, "summary": summary}
 
 
+def static_split(summary: dict) -> tuple[float, dict[str, int]]:
+    """The shortest makespan if each browser kept a fixed share of the pool's sessions (what kept
+    sessions do unless one moves, at the cost of opening it again): the best split of the sessions,
+    by the cells' measured durations. The pooled bound (work / sessions) assumes free moves."""
+    work: dict[str, float] = {}
+    for cell in summary["cells"]:
+        work[cell["browser"]] = work.get(cell["browser"], 0.0) + cell["duration"]
+    sessions = summary["capacity"]["pools"][0]["sessions"]
+    browsers = sorted(work)
+    best: tuple[float, dict[str, int]] = (float("inf"), {})
+    for first in range(1, sessions):  # two browsers: first gets `first`, the other the rest
+        split = dict(zip(browsers, (first, sessions - first), strict=True))
+        best = min(best, (max(work[b] / split[b] for b in browsers), split), key=lambda pair: pair[0])
+    return best
+
+
 def verdict(ok: bool) -> str:
     return "met" if ok else "MISSED"
 
@@ -108,6 +124,12 @@ def report(walls: dict[str, float], runs: dict[str, dict], overhead: dict[str, d
         mk, wall = run["summary"]["makespan"], run["wall"]
         ratio, name = mk["actual"] / mk["lower_bound"], f"farm test ({model})"
         print(f"{name:34} {wall:6.1f}s {mk['actual']:6.1f}s {mk['lower_bound']:6.1f}s {ratio:12.3f} {wall / best:16.2f}")
+    for model, run in runs.items():
+        if model.startswith("shared"):
+            seconds, split = static_split(run["summary"])
+            actual = run["summary"]["makespan"]["actual"]
+            shares = ", ".join(f"{b} {n}" for b, n in split.items())
+            print(f"  {model}: best fixed split of the sessions ({shares}) {seconds:.1f}s; cells / that: {actual / seconds:.3f}")
     print("\ntargets (issue 12):")
     for model, run in runs.items():
         mk, vs_xdist = run["summary"]["makespan"], run["wall"] / best

@@ -14,6 +14,11 @@ It meets xdist's `Scheduling` protocol (xdist/scheduler/protocol.py) and is retu
   A worker that keeps sessions between cells (a session-scoped driver) holds that many slots of
   its browser while idle; the slot count covers them, so no request waits in the Grid's queue for
   another worker's held session.
+* Workers on demand: a run starts one worker per session that can run at once
+  (`Capacity.first_workers`). When a cell's browser has no worker free but its pool has a session
+  (on shared nodes, once another browser's cells ran out), the scheduler asks the plugin for one
+  more worker of that browser, up to the browser's slots; until it has collected it counts as a
+  session taken.
 * No lookahead: an xdist worker only starts item i once it has been sent item i+1 (it needs
   `nextitem` for fixture teardown). Sending a second real cell would commit it to that worker
   before anyone knows which slot frees first. Instead every cell is sent followed by an idle
@@ -30,6 +35,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -38,6 +44,7 @@ from farm.schedule import Plan
 
 IDLE_NAME = "farm-idle-slot"
 CapacityProbe = Callable[[], Capacity | None]  # the Grid's capacity now; None if unknown
+Spawn = Callable[[str], bool]  # start one more worker serving a browser; False if it cannot
 OnDrop = Callable[[str, str], None]  # (nodeid, reason) of a cell that cannot run
 
 
@@ -56,9 +63,12 @@ class LongestFirstScheduling:
         capacity: CapacityProbe | None = None,
         on_drop: OnDrop | None = None,
         refresh_every: float = 2.0,
+        spawn: Spawn | None = None,
+        first_workers: int = 0,
     ) -> None:
         """`plan_of` gives the plan for the first collection (the workers plan from it as they
-        collect, so there is no separate collection pass); `limits` is the capacity at the start."""
+        collect, so there is no separate collection pass); `limits` is the capacity at the start;
+        `spawn` starts another worker once all `first_workers` have collected (None: never)."""
         self.plan_of = plan_of
         self.plan = Plan(limits, {})
         self.log = log
@@ -79,6 +89,12 @@ class LongestFirstScheduling:
         self.open_times: dict[str, list[float]] = {}  # seconds each new session of a browser took to open
         self.started_at: dict[Any, float] = {}  # when each running worker was sent its cell
         self.collection_error: str | None = None
+        self.spawn = spawn
+        self.first_workers = first_workers
+        self.seen_workers = 0  # workers ever added
+        self.asked: dict[str, list[float]] = defaultdict(list)  # per browser: when each worker not yet ready was asked for
+        self.arriving: dict[Any, float] = {}  # ready workers asked for, not yet collected: since when
+        self.start_times: list[float] = []  # seconds from asking for a worker to its collection
 
     # protocol properties ----------------------------------------------------------------------
     @property
@@ -107,6 +123,15 @@ class LongestFirstScheduling:
         self.node2pending[node] = []
         self.running[node] = None
         self.held[node] = 0
+        self.seen_workers += 1
+        browser = self.serves(node)
+        if self.spawned(node) and browser and self.asked[browser]:
+            self.arriving[node] = self.asked[browser].pop(0)
+
+    @staticmethod
+    def spawned(node: Any) -> bool:
+        """Was this worker started on the scheduler's request (not one of the first)?"""
+        return bool(getattr(node, "workerinput", {}).get("farm_spawned"))
 
     @staticmethod
     def serves(node: Any) -> str | None:
@@ -123,6 +148,14 @@ class LongestFirstScheduling:
         seen = self.open_times.get(browser)
         return statistics.median(seen) if seen else None
 
+    def worker_finished(self, node: Any) -> None:
+        """A worker ended on its own (its fixtures quit the sessions it kept): decide now, not at
+        the next cell's end, since another browser of its pool may be waiting for those sessions."""
+        if node in self.held:
+            self.held[node] = 0
+        self.finished_nodes.add(node)
+        self.schedule()
+
     def note_held(self, node: Any, sessions: int) -> None:
         """A worker finished a cell still holding `sessions` open (session- or module-scoped drivers)."""
         if node in self.held:
@@ -134,9 +167,16 @@ class LongestFirstScheduling:
         if reference is not None and list(collection) != reference:
             raise RuntimeError(f"worker {node} collected a different set of tests; the matrix must be collected identically everywhere")
         self.node2collection[node] = list(collection)
+        asked = self.arriving.pop(node, None)
+        if asked is not None:
+            self.start_times.append(time.monotonic() - asked)
 
     def remove_node(self, node: Any) -> str | None:
         """Forget a finished or crashed worker; returns the cell it crashed in, if any."""
+        browser = self.serves(node)
+        if node not in self.node2pending and self.spawned(node) and browser and self.asked[browser]:
+            self.asked[browser].pop(0)  # asked for, but it died before it was ready
+        self.arriving.pop(node, None)
         self.node2pending.pop(node, None)
         self.node2collection.pop(node, None)
         self.held.pop(node, None)
@@ -178,8 +218,10 @@ class LongestFirstScheduling:
 
     # slots -----------------------------------------------------------------------------------
     def in_use(self, browser: str) -> int:
-        """Slots of `browser` taken: a running cell takes at least one, an idle worker what it holds."""
-        return sum(
+        """Slots of `browser` taken: a running cell takes at least one, an idle worker what it holds,
+        and a worker asked for one it is about to open."""
+        coming = len(self.asked[browser]) + sum(1 for node in self.arriving if self.serves(node) == browser)
+        return coming + sum(
             max(1, self.held.get(node, 0)) if index is not None else self.held.get(node, 0)
             for node, index in self.running.items()
             if (index is not None and self.browser_of(index) == browser) or (index is None and self.serves(node) == browser)
@@ -252,28 +294,53 @@ class LongestFirstScheduling:
     def _worker_for(self, browser: str, idle: list[Any]) -> Any | None:
         """An idle worker of `browser` that may start a cell now; one already holding a session of
         it first (the cell reuses that session instead of asking the Grid for another). A worker
-        that would open a new session waits when a running worker holding one of that browser is
-        expected to be free sooner than a session opens: on shared nodes, a session that moved from
-        one browser to the other costs a new session per worker (and its isolation probe)."""
+        that would open a new session does so only when that is worth its cost (`_worth_opening`):
+        on shared nodes, a session that moved from one browser to the other costs a new session
+        per worker (and its isolation probe)."""
         fitting = [node for node in idle if self.serves(node) in (None, browser) and self.fits(node, browser)]
         chosen = max(fitting, key=lambda node: self.held.get(node, 0) > 0, default=None)
-        if chosen is not None and not self.held.get(chosen, 0) and self._holder_free_within(browser, self.open_cost(browser)):
+        if chosen is not None and not self.held.get(chosen, 0) and not self._worth_opening(browser, self.open_cost(browser)):
             return None
         return chosen
 
-    def _holder_free_within(self, browser: str, seconds: float | None) -> bool:
-        """Is a running worker that keeps a session of `browser` expected to finish its cell
-        within `seconds`? Workers overdue by more than that are not counted (they may hang)."""
-        if seconds is None:
-            return False
+    def _worth_opening(self, browser: str, cost: float | None) -> bool:
+        """Will one more session of `browser`, ready after `cost` seconds, end its pending cells
+        sooner than the k running workers that keep a session of it? They need about W/k for the
+        W seconds pending, with it cost + W/(k+1). True without a measured cost or without such a
+        worker; one overdue by more than the cost is not counted (it may hang)."""
+        if cost is None:
+            return True
         now = time.monotonic()
+        keepers = 0
         for node, index in self.running.items():
             if index is None or not self.held.get(node, 0) or self.browser_of(index) != browser:
                 continue
             left = self.started_at.get(node, now) + float(self.plan.cells[self.collection[index]]["expected"]) - now  # type: ignore[index]
-            if -seconds < left < seconds:
-                return True
-        return False
+            keepers += left > -cost
+        work = sum(float(self.plan.cells[self.collection[i]]["expected"]) for i in self.pending if self.browser_of(i) == browser)  # type: ignore[index]
+        return not keepers or work / keepers > cost + work / (keepers + 1)
+
+    def _spawn_for(self, browser: str, idle: list[Any]) -> bool:
+        """Ask for one more worker of `browser` for a cell that no worker of it can take: only
+        once every first worker has collected (one still starting may serve it), while its pool
+        has a session free and the browser is below its slots, and only when a new session is
+        worth starting a worker and opening it (`_worth_opening`)."""
+        if self.spawn is None or self.seen_workers < self.first_workers or any(n not in self.node2collection for n in self.running):
+            return False
+        if any(self.serves(node) == browser for node in idle):
+            return False  # one of its workers is free (and waits for a kept session, or for room)
+        workers = sum(1 for node in self.running if self.serves(node) == browser and node not in self.finished_nodes)
+        pool = self.limits.pool_of(browser)
+        room = self.in_use(browser) < self.limits.slots.get(browser, 0) and sum(self.in_use(b) for b in pool.browsers) < pool.sessions
+        if not room or workers + len(self.asked[browser]) >= self.limits.slots.get(browser, 0):
+            return False
+        start = statistics.median(self.start_times) if self.start_times else 0.0
+        if not self._worth_opening(browser, (self.open_cost(browser) or 0.0) + start):
+            return False
+        if not self.spawn(browser):
+            return False
+        self.asked[browser].append(time.monotonic())
+        return True
 
     def _has_work_for(self, node: Any) -> bool:
         serves = self.serves(node)
@@ -306,7 +373,8 @@ class LongestFirstScheduling:
                 continue
             node = self._worker_for(browser, idle)
             if node is None:
-                blocked.add(browser)
+                if not self._spawn_for(browser, idle):
+                    blocked.add(browser)
                 continue
             idle.remove(node)
             self.pending.remove(index)

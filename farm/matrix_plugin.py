@@ -31,6 +31,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import allure
+import execnet
 import pytest
 from selenium import webdriver
 from selenium.common.exceptions import SessionNotCreatedException, WebDriverException
@@ -134,6 +135,7 @@ class MatrixPlugin:
         self.worker_browser: str | None = workerinput.get("farm_browser")
         self.current_browser: str | None = self.worker_browser
         self.assigned: dict[Any, str] = {}  # controller: worker node -> browser
+        self.wanted: list[str] = []  # controller: browsers of workers being started for the scheduler
         self.collected_order: dict[str, int] = {}
         os.environ["FARM_GRID_URL"] = self.grid_url
         os.environ["FARM_BASE_URL"] = self.base_url
@@ -279,12 +281,37 @@ class MatrixPlugin:
     # workers (controller side) ---------------------------------------------------------------
     @pytest.hookimpl(optionalhook=True)  # xdist's: absent with -p no:xdist
     def pytest_configure_node(self, node: Any) -> None:
-        """Each new worker (also one replacing a crashed worker) serves the browser shortest of workers."""
+        """A worker the scheduler asked for serves the browser it was asked for; any other (the
+        first ones, and one replacing a crashed worker) the browser shortest of workers."""
         if self.planning is None:
             return
-        browser = assign_browser(self.planning.capacity.slots, Counter(self.assigned.values()))
+        if self.wanted:
+            browser = self.wanted.pop(0)
+            node.workerinput["farm_spawned"] = True
+        else:
+            browser = assign_browser(self.planning.capacity.slots, Counter(self.assigned.values()))
         self.assigned[node] = browser
         node.workerinput["farm_browser"] = browser
+
+    def _spawn_worker(self, browser: str) -> bool:
+        """Start one more xdist worker, serving `browser`, the way xdist replaces a crashed one (its
+        node manager sets it up from a copy of a worker's spec and it joins the session's event
+        queue); xdist has no public call for that. False when this xdist has no such parts."""
+        dsession = self.config.pluginmanager.getplugin("dsession")
+        template = next(iter(self.assigned), None)
+        manager = getattr(dsession, "nodemanager", None)
+        if template is None or manager is None or not hasattr(dsession, "_active_nodes"):
+            return False
+        spec = execnet.XSpec(template.gateway.spec._spec)
+        manager.group.allocate_id(spec)
+        self.wanted.append(browser)
+        try:
+            node = manager.setup_node(spec, dsession.queue.put)
+        except Exception:  # a worker that cannot start leaves the run as it was
+            self.wanted.clear()
+            return False
+        dsession._active_nodes.add(node)
+        return True
 
     @pytest.hookimpl(optionalhook=True)  # xdist's: absent with -p no:xdist
     def pytest_testnodedown(self, node: Any, error: object) -> None:
@@ -292,6 +319,8 @@ class MatrixPlugin:
         replacement for another browser's crash is never given a browser whose work is done."""
         if error:
             self.assigned.pop(node, None)
+        elif self.scheduler is not None:
+            self.scheduler.worker_finished(node)
 
     @pytest.hookimpl(optionalhook=True)  # xdist's: absent with -p no:xdist
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> LongestFirstScheduling | None:
@@ -304,6 +333,8 @@ class MatrixPlugin:
             log,
             capacity=GridClient(self.grid_url, timeout=2).capacity_now,
             on_drop=lambda nodeid, reason: append_line(dropped, {"nodeid": nodeid, "reason": reason}),
+            spawn=self._spawn_worker,
+            first_workers=len(self.assigned),
         )
         return self.scheduler
 

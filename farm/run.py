@@ -249,7 +249,7 @@ def run_matrix(config: FarmConfig, options: TestOptions, progress: Progress) -> 
             # One collection: the workers plan from what they collect (farm.schedule.Planning).
             planning = Planning(capacity, history_store.load(reports.durations), failed_before(reports, options), options.shard)
             planning.dump(run.planning)
-            workers = capacity.workers()
+            workers = capacity.first_workers()
             started = time.monotonic()
 
             seen: list[Plan] = []  # the plan, read once the first worker has written it
@@ -273,7 +273,7 @@ def run_matrix(config: FarmConfig, options: TestOptions, progress: Progress) -> 
                     "-n",
                     str(workers),
                     "--max-worker-restart",
-                    str(workers * 2),
+                    str(capacity.workers() * 2),
                 ],
                 run,
                 client,

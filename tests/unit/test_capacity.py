@@ -231,3 +231,77 @@ def test_a_cell_waits_for_a_kept_session_that_frees_sooner_than_a_new_one_opens(
     sched.started_at[holder] -= 10  # overdue by far more than an open: it may hang, do not wait
     sched.schedule()
     assert collection[sched.running[fresh]] == "f2"
+
+
+def test_a_run_starts_one_worker_per_session_that_can_run_at_once():
+    assert Capacity.per_browser({"chrome": 2, "firefox": 2}).first_workers() == 4  # every worker
+    shared = Capacity({"chrome": 4, "firefox": 4}, (Pool(frozenset({"chrome", "firefox"}), 4),))
+    assert (shared.workers(), shared.first_workers()) == (8, 4)
+    roomy = Capacity({"chrome": 1, "firefox": 1}, (Pool(frozenset({"chrome", "firefox"}), 5),))
+    assert roomy.first_workers() == 2  # never more than the browsers' slots
+
+
+def shared_pool_run(durations: dict[str, tuple[str, float]], sessions: int = 2):
+    """A shared pool of `sessions` for chrome and firefox (2 slots each), one first worker per
+    browser, and a spawn that records what it was asked for."""
+    pool = Capacity({"chrome": 2, "firefox": 2}, (Pool(frozenset({"chrome", "firefox"}), sessions),))
+    plan = Plan(pool, {n: {"browser": b, "test_id": n, "expected": s} for n, (b, s) in durations.items()})
+    asked: list[str] = []
+    sched = LongestFirstScheduling(lambda collection: plan, pool, spawn=lambda browser: asked.append(browser) or True, first_workers=2)
+    chrome, firefox = Worker("c-a", "chrome"), Worker("f-a", "firefox")
+    collection = [*durations, f"::{IDLE_NAME}"]
+    for worker in (chrome, firefox):
+        sched.add_node(worker)
+    return sched, chrome, firefox, collection, asked
+
+
+def test_a_browser_short_of_workers_gets_one_more_once_its_pool_has_a_session_free():
+    sched, chrome, firefox, collection, asked = shared_pool_run(
+        {"c1": ("chrome", 6.0), "f1": ("firefox", 5.0), "f2": ("firefox", 5.0), "f3": ("firefox", 5.0)}
+    )
+    sched.add_node_collection(firefox, collection)
+    sched.schedule()
+    assert asked == []  # the chrome worker is still starting: it may take the free session
+    sched.add_node_collection(chrome, collection)
+    sched.schedule()
+    assert {w.name: collection[i] for w, i in sched.running.items() if i is not None} == {"c-a": "c1", "f-a": "f1"}
+    assert asked == []  # the pool's 2 sessions are taken
+    sched.mark_test_complete(chrome, collection.index("c1"))
+    assert asked == ["firefox"]  # chrome is done: its session goes to one more firefox worker...
+    assert sched.in_use("firefox") == 2 and sched.running[chrome] is None  # ...which counts as taking it
+    spawned = Worker("f-b", "firefox")
+    spawned.workerinput["farm_spawned"] = True
+    sched.add_node(spawned)
+    sched.add_node_collection(spawned, collection)
+    sched.schedule()
+    assert collection[sched.running[spawned]] == "f2" and asked == ["firefox"]
+    assert sched.in_use("firefox") == 2 and not chrome.shut  # it holds nothing: it ends with the run
+
+
+def test_a_worker_that_dies_before_it_is_ready_gives_its_session_back():
+    sched, chrome, firefox, collection, asked = shared_pool_run({"c1": ("chrome", 6.0), "f1": ("firefox", 5.0), "f2": ("firefox", 5.0)})
+    for worker in (chrome, firefox):
+        sched.add_node_collection(worker, collection)
+    sched.schedule()
+    sched.mark_test_complete(chrome, collection.index("c1"))
+    assert asked == ["firefox"] and sched.in_use("firefox") == 2
+    lost = Worker("f-b", "firefox")
+    lost.workerinput["farm_spawned"] = True
+    sched.remove_node(lost)  # xdist's errordown for a worker that never reported ready
+    assert sched.in_use("firefox") == 1
+    sched.schedule()
+    assert asked == ["firefox", "firefox"]  # f2 still waits for a second firefox worker
+
+
+def test_a_new_worker_is_started_only_when_it_ends_the_browsers_cells_sooner():
+    """f-a keeps its firefox session between cells; opening one took 3 s in this run. With 10 s of
+    firefox pending, a second session ends it sooner (3 + 10/2 < 10/1); with 5 s it would not."""
+    for pending, wanted in (({"f2": ("firefox", 5.0), "f3": ("firefox", 5.0)}, ["firefox"]), ({"f2": ("firefox", 5.0)}, [])):
+        sched, chrome, firefox, collection, asked = shared_pool_run({"c1": ("chrome", 6.0), "f1": ("firefox", 5.5), **pending})
+        for worker in (chrome, firefox):
+            sched.add_node_collection(worker, collection)
+        sched.schedule()
+        sched.note_held(firefox, 1)
+        sched.note_opened("firefox", [3.0])
+        sched.mark_test_complete(chrome, collection.index("c1"))
+        assert asked == wanted, pending
