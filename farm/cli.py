@@ -19,7 +19,6 @@ from typing import Any
 import click
 from rich.table import Table
 
-from farm import calibrate as calibrate_api
 from farm import controller as farm_api
 from farm import images as images_api
 from farm import report as report_api
@@ -180,6 +179,8 @@ def calibrate(browser: str, up_to: int, seconds: float, grid_url: str | None, na
     """Measure cells per minute against sessions at once, and print the best max_sessions."""
     config = config_from(name=name, browsers=browser)
     (chosen,) = config.browsers[:1]
+    from farm import calibrate as calibrate_api  # selenium: not loaded by the commands that do not open sessions
+
     with reporting("farm calibrate") as progress:
         points = calibrate_api.curve(grid_url or config.grid_url, chosen, up_to, seconds, progress)
     show(views.curve_lines(chosen, points))

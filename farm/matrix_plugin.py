@@ -300,7 +300,7 @@ class MatrixPlugin:
         dsession = self.config.pluginmanager.getplugin("dsession")
         template = next(iter(self.assigned), None)
         manager = getattr(dsession, "nodemanager", None)
-        if template is None or manager is None or not hasattr(dsession, "_active_nodes"):
+        if template is None or manager is None or not hasattr(dsession, "_active_nodes") or getattr(dsession, "shuttingdown", True):
             return False
         spec = execnet.XSpec(template.gateway.spec._spec)
         manager.group.allocate_id(spec)
@@ -319,8 +319,15 @@ class MatrixPlugin:
         replacement for another browser's crash is never given a browser whose work is done."""
         if error:
             self.assigned.pop(node, None)
-        elif self.scheduler is not None:
+        elif self.scheduler is not None and not self._stopping(node):
             self.scheduler.worker_finished(node)
+
+    def _stopping(self, node: Any) -> bool:
+        """Is the run being stopped (Ctrl-C, -x, --maxfail), so that nothing new may start?"""
+        output = getattr(node, "workeroutput", None) or {}
+        dsession = self.config.pluginmanager.getplugin("dsession")
+        interrupted = output.get("exitstatus") == 2 or bool(output.get("shouldstop") or output.get("shouldfail"))
+        return interrupted or getattr(dsession, "shuttingdown", False)
 
     @pytest.hookimpl(optionalhook=True)  # xdist's: absent with -p no:xdist
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> LongestFirstScheduling | None:

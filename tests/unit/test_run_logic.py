@@ -95,14 +95,47 @@ def test_watchdog_gives_up_after_the_grace_of_silence_only():
     assert not dog.lost()  # it answered again: the silence is forgotten
 
 
+class CountingGrid(FakeGrid):
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    def queue_size(self) -> int | None:
+        self.reads += 1
+        return super().queue_size()
+
+
 def test_watchdog_integrates_the_session_queue():
-    grid, now = FakeGrid(), [0.0]
+    """Trapezoids over the samples; once a second while the queue is empty, 10 times a second
+    while requests wait."""
+    grid, now = CountingGrid(), [0.0]
     dog = GridWatchdog(grid, clock=lambda: now[0])
-    for t, queued in ((0.0, 0), (0.1, 2), (0.2, 1), (0.3, 0), (0.4, 0)):
+    for t in (0.0, 0.1, 0.5, 0.9):  # empty: only the first call reads
+        now[0] = t
+        dog.sample_queue()
+    assert (grid.reads, dog.queue_wait) == (1, 0.0)
+    for t, queued in ((1.0, 2), (1.1, 1), (1.2, 0), (1.3, 0), (2.2, 0)):
         now[0], grid.queued = t, queued
         dog.sample_queue()
-    assert dog.queue_wait == pytest.approx(0.3)  # 2 x 0.1 s + 1 x 0.1 s
+    # 0-1 s: (0 + 2) / 2 x 1 s; 1.0-1.1 s: (2 + 1) / 2 x 0.1 s; 1.1-1.2 s: (1 + 0) / 2 x 0.1 s
+    assert dog.queue_wait == pytest.approx(1.0 + 0.15 + 0.05)
+    assert grid.reads == 5  # 0, 1.0, 1.1, 1.2 (busy), then not before 2.2 s: 1.3 is skipped
     grid.answers = False
     now[0] = 5.0
     dog.sample_queue()  # no answer: nothing added
-    assert dog.queue_wait == pytest.approx(0.3)
+    assert dog.queue_wait == pytest.approx(1.2)
+
+
+def test_a_short_wait_between_samples_counts_as_its_expected_length():
+    """A 0.3 s wait inside a 1 s gap is seen by 3 of 10 evenly spread sampling phases; each that
+    sees it counts 1 s: 0.3 s on average."""
+    totals = []
+    for phase in range(10):
+        grid, now = FakeGrid(), [0.0]
+        dog = GridWatchdog(grid, clock=lambda now=now: now[0])
+        start = phase / 10
+        for t in (start, start + 1, start + 2, start + 3):
+            now[0], grid.queued = t, int(1.0 <= t < 1.3)
+            dog.sample_queue()
+        totals.append(dog.queue_wait)
+    assert sum(totals) / len(totals) == pytest.approx(0.3)
