@@ -33,7 +33,7 @@ OFFLINE_CHROMIUM_ARGS = (
     "--disable-default-apps",
     "--disable-domain-reliability",
     "--disable-sync",
-    "--disable-features=Translate,OptimizationHints,MediaRouter,InterestFeedContentSuggestions",
+    "--disable-features=Translate,OptimizationHints,MediaRouter,InterestFeedContentSuggestions,NetworkTimeServiceQuerying",
     "--dns-prefetch-disable",
     "--no-first-run",
     "--no-default-browser-check",
