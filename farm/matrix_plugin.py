@@ -302,12 +302,12 @@ class MatrixPlugin:
         manager = getattr(dsession, "nodemanager", None)
         if template is None or manager is None or not hasattr(dsession, "_active_nodes") or getattr(dsession, "shuttingdown", True):
             return False
-        spec = execnet.XSpec(template.gateway.spec._spec)
-        manager.group.allocate_id(spec)
         self.wanted.append(browser)
         try:
+            spec = execnet.XSpec(template.gateway.spec._spec)
+            manager.group.allocate_id(spec)
             node = manager.setup_node(spec, dsession.queue.put)
-        except Exception:  # a worker that cannot start leaves the run as it was
+        except Exception:  # a worker that cannot start (or an xdist built otherwise) leaves the run as it was
             self.wanted.clear()
             return False
         dsession._active_nodes.add(node)
