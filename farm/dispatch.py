@@ -231,7 +231,10 @@ class LongestFirstScheduling:
         """Would a cell of `browser` on this idle worker stay within the Grid's slots for it, and
         within its pool's sessions? Its held sessions are already counted; it needs one more only if
         it holds none."""
-        extra = 0 if self.held.get(node, 0) else 1
+        return self._room_for(browser, 0 if self.held.get(node, 0) else 1)
+
+    def _room_for(self, browser: str, extra: int) -> bool:
+        """Do `extra` more sessions of `browser` fit its slots and its pool's sessions?"""
         pool = self.limits.pool_of(browser)
         pooled = sum(self.in_use(b) for b in pool.browsers)
         return self.in_use(browser) + extra <= self.limits.slots.get(browser, 0) and pooled + extra <= pool.sessions
@@ -330,9 +333,7 @@ class LongestFirstScheduling:
         if any(self.serves(node) == browser for node in idle):
             return False  # one of its workers is free (and waits for a kept session, or for room)
         workers = sum(1 for node in self.running if self.serves(node) == browser and node not in self.finished_nodes)
-        pool = self.limits.pool_of(browser)
-        room = self.in_use(browser) < self.limits.slots.get(browser, 0) and sum(self.in_use(b) for b in pool.browsers) < pool.sessions
-        if not room or workers + len(self.asked[browser]) >= self.limits.slots.get(browser, 0):
+        if not self._room_for(browser, 1) or workers + len(self.asked[browser]) >= self.limits.slots.get(browser, 0):
             return False
         start = statistics.median(self.start_times) if self.start_times else 0.0
         if not self._worth_opening(browser, (self.open_cost(browser) or 0.0) + start):
