@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import docker
@@ -14,7 +19,9 @@ import pytest
 import requests
 
 from farm.appserver import serve
+from farm.browsers import browser_options, remote_driver
 from farm.cli import main
+from farm.config import load_config
 from farm.loopback_proxy import loopback_proxy
 from tests.conftest import BROWSERS, assert_statuses, is_png, module_farm_dir
 
@@ -107,3 +114,58 @@ def test_the_proxy_reaches_localhost_only_and_refuses_other_targets_without_conn
     with pytest.raises(TimeoutError):
         target.accept()  # nothing ever connected to the refused target
     target.close()
+
+
+@contextmanager
+def request_recorder(host: str) -> Iterator[tuple[str, list[str]]]:
+    """A proxy that forwards nothing: it notes each request line it gets and answers 403."""
+    seen: list[str] = []
+    server = socket.create_server((host, 0))
+    server.settimeout(0.2)
+    done = threading.Event()
+
+    def serve_forever() -> None:
+        while not done.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.settimeout(2)
+                try:
+                    seen.append(conn.recv(4096).split(b"\r\n", 1)[0].decode(errors="replace"))
+                    conn.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                except OSError:
+                    pass
+
+    thread = threading.Thread(target=serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"{host}:{server.getsockname()[1]}", seen
+    finally:
+        done.set()
+        thread.join(5)
+        server.close()
+
+
+def test_a_farm_chrome_session_asks_nothing_of_the_network_by_itself(farm_dir):
+    """Every request of the session goes to a recorder (its proxy for every host, loopback too):
+    with farm's options Chrome sends none in the seconds after it starts, while a page it is told
+    to open does reach the recorder. Chromium 156 asked for its account list at 0, 1 and 4 s, and
+    for an update check at once, until farm pointed those services at the node's own loopback."""
+    config = load_config(farm_dir)
+    with request_recorder(farm_gateway()) as (proxy_address, seen):
+        options = browser_options("chrome")
+        options.add_argument(f"--proxy-server=http://{proxy_address}")
+        options.add_argument("--proxy-bypass-list=<-loopback>")
+        driver = remote_driver(config.grid_url, options)
+        try:
+            driver.get("data:text/html,<title>quiet</title>")
+            time.sleep(8)
+            by_itself = list(seen)
+            with contextlib.suppress(Exception):  # the recorder's 403 is an error page, not an exception
+                driver.get("http://example.invalid/")
+        finally:
+            driver.quit()
+    assert by_itself == []
+    assert any("example.invalid" in line for line in seen), seen
