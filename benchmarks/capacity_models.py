@@ -74,6 +74,21 @@ def static_split(summary: dict) -> tuple[float, dict[str, int]]:
     return best
 
 
+def kept_session_bound(summary: dict, move_cost: float) -> float:
+    """The lower bound of a pool whose sessions are kept across cells (`--isolation context`): a
+    kept session serves one browser, so a pool session serves another browser only after a new
+    session opens for it. Either no session ever moves, and then each browser has a fixed share of
+    the sessions (no schedule beats the best fixed split), or one does, and the pool's sessions
+    carry the cells' work plus at least one more open: (work + move_cost) / sessions, where
+    move_cost is the cheapest session open measured on the idle grid (the extra open comes on top
+    of the one each session's first cell already carries). The lower of the two bounds every
+    schedule; the pooled bound (work / sessions) is the same with free moves."""
+    work = sum(cell["duration"] for cell in summary["cells"])
+    sessions = summary["capacity"]["pools"][0]["sessions"]
+    longest = max(cell["duration"] for cell in summary["cells"])
+    return max(longest, min(static_split(summary)[0], (work + move_cost) / sessions))
+
+
 def verdict(ok: bool) -> str:
     return "met" if ok else "MISSED"
 
@@ -124,18 +139,27 @@ def report(walls: dict[str, float], runs: dict[str, dict], overhead: dict[str, d
         mk, wall = run["summary"]["makespan"], run["wall"]
         ratio, name = mk["actual"] / mk["lower_bound"], f"farm test ({model})"
         print(f"{name:34} {wall:6.1f}s {mk['actual']:6.1f}s {mk['lower_bound']:6.1f}s {ratio:12.3f} {wall / best:16.2f}")
+    move_cost = min(seconds["open"] for seconds in overhead.values())
+    kept: dict[str, float] = {}
     for model, run in runs.items():
         if model == "shared, context":  # with fresh sessions a session moves for free
             seconds, split = static_split(run["summary"])
             actual = run["summary"]["makespan"]["actual"]
             shares = ", ".join(f"{b} {n}" for b, n in split.items())
             print(f"  {model}: best fixed split of the sessions ({shares}) {seconds:.1f}s; cells / that: {actual / seconds:.3f}")
+            kept[model] = bound = kept_session_bound(run["summary"], move_cost)
+            print(f"  {model}: kept-session bound (a move costs an open, {move_cost:.2f}s at the cheapest) {bound:.1f}s")
     print("\ntargets (issue 12):")
     for model, run in runs.items():
         mk, vs_xdist = run["summary"]["makespan"], run["wall"] / best
         ratio = mk["actual"] / mk["lower_bound"]
         print(f"  farm ({model}) <= 0.6 x best xdist: {vs_xdist:.2f} {verdict(vs_xdist <= 0.6)}")
-        print(f"  makespan ({model}) <= 1.05 x its lower bound: {ratio:.3f} {verdict(ratio <= 1.05)}")
+        if model in kept:
+            print(f"  makespan ({model}) / pooled bound, moves free: {ratio:.3f}")
+            ratio = mk["actual"] / kept[model]
+            print(f"  makespan ({model}) <= 1.05 x its lower bound (kept sessions): {ratio:.3f} {verdict(ratio <= 1.05)}")
+        else:
+            print(f"  makespan ({model}) <= 1.05 x its lower bound: {ratio:.3f} {verdict(ratio <= 1.05)}")
     for browser, seconds in overhead.items():
         cost = seconds["context_overhead"]
         print(f"  isolation overhead {browser} <= 0.3 s per cell: {cost:.2f} s {verdict(cost <= 0.3)}")

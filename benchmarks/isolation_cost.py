@@ -54,8 +54,12 @@ def measure(
     probes = {name: timed(lambda kept=kept: leaks(kept, url)) for name, kept in kinds.items()}
     bare = {name: statistics.mean(timed(lambda kept=kept: work(kept.driver, url)) for _ in range(cells)) for name, kept in kinds.items()}
 
+    opens: list[float] = []
+
     def fresh_session_cell() -> None:
+        started = time.monotonic()
         driver = open_session(grid, browser)
+        opens.append(time.monotonic() - started)
         work(driver, url)
         driver.quit()
 
@@ -82,7 +86,7 @@ def measure(
             f"  {name:14} work alone {bare[name]:5.2f} s | {versus}context {context:5.2f} s"
             f" (overhead {context - bare[name]:5.2f} s){ratio}; probe once {probes[name]:4.2f} s"
         )
-        measured[name] = {"bare": bare[name], "session": session, "context": context}
+        measured[name] = {"bare": bare[name], "session": session, "context": context, "open": min(opens, default=float("nan"))}
         measured[name] |= {"session_overhead": session - bare[name], "context_overhead": context - bare[name]}
     return measured
 

@@ -7,8 +7,8 @@ test --no-report` runs the same suite the way users run it: its own collection, 
 dispatch, session watch, console listener, results and history. Rounds alternate the two, in
 turn first (plain-farm, farm-plain, ...), so a slow moment of the machine hits both alike. Prints
 each run, the medians, farm / plain as the ratio of the medians and as the median of the rounds'
-ratios, and the CPU time of each run's whole process tree (a figure the machine's noise moves far
-less than wall time: what farm adds per cell).
+ratios, and the CPU time of each run's whole process tree with the app server and loopback proxy
+that serve it (a figure the machine's noise moves far less than wall time: what farm adds per cell).
 
     .venv/bin/farm up && .venv/bin/python benchmarks/uniform_overhead.py --rounds 3
 """
@@ -16,7 +16,9 @@ less than wall time: what farm adds per cell).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import multiprocessing
 import os
 import resource
 import statistics
@@ -34,12 +36,26 @@ SUITE = Path(__file__).parent / "suite_uniform"
 BROWSER = "chrome"
 
 
+def own_cpu() -> float:
+    """CPU seconds of this process (all its threads: the app server plain xdist's browsers use) and
+    of its running children (the loopback proxy's acceptor), which RUSAGE_CHILDREN counts only once
+    they are reaped."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    seconds = own.ru_utime + own.ru_stime
+    for child in multiprocessing.active_children():
+        with contextlib.suppress(OSError, ValueError):
+            fields = Path(f"/proc/{child.pid}/stat").read_text().rpartition(")")[2].split()
+            seconds += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+    return seconds
+
+
 def timed_cpu(command: list[str], log: Path, env: dict[str, str]) -> tuple[float, float]:
-    """Wall time and the CPU seconds (user + system) of the command's process tree."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    """Wall time and the CPU seconds (user + system) of the command's process tree, plus what this
+    process spent meanwhile: plain xdist's app and proxy run here, farm's run in `farm test`."""
+    before, before_own = resource.getrusage(resource.RUSAGE_CHILDREN), own_cpu()
     wall = timed(command, log, env)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    after, after_own = resource.getrusage(resource.RUSAGE_CHILDREN), own_cpu()
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime) + after_own - before_own
 
 
 def main() -> None:
