@@ -82,7 +82,9 @@ def kept_session_bound(summary: dict, move_cost: float) -> float:
     carry the cells' work plus at least one more open: (work + move_cost) / sessions, where
     move_cost is the cheapest session open measured on the idle grid (the extra open comes on top
     of the one each session's first cell already carries). The lower of the two bounds every
-    schedule; the pooled bound (work / sessions) is the same with free moves."""
+    schedule that uses all the pool's sessions from the start, taking the cells' measured
+    durations as their sizes (as the pooled bound does); the pooled bound (work / sessions) is the
+    same with free moves."""
     work = sum(cell["duration"] for cell in summary["cells"])
     sessions = summary["capacity"]["pools"][0]["sessions"]
     longest = max(cell["duration"] for cell in summary["cells"])
