@@ -74,12 +74,13 @@ def static_split(summary: dict) -> tuple[float, dict[str, int]]:
     return best
 
 
-def kept_session_bound(summary: dict, move_cost: float) -> float:
+def kept_session_bound(summary: dict, move_cost: float, fixed_split: float) -> float:
     """The lower bound of a pool whose sessions are kept across cells (`--isolation context`): a
     kept session serves one browser, so a pool session serves another browser only after a new
     session opens for it. Either no session ever moves, and then each browser has a fixed share of
-    the sessions (no schedule beats the best fixed split), or one does, and the pool's sessions
-    carry the cells' work plus at least one more open: (work + move_cost) / sessions, where
+    the sessions (no schedule beats the best fixed split, `fixed_split` from static_split), or one
+    does, and the pool's sessions carry the cells' work plus at least one more open:
+    (work + move_cost) / sessions, where
     move_cost is the cheapest session open measured on the idle grid (the extra open comes on top
     of the one each session's first cell already carries). The lower of the two bounds every
     schedule that uses all the pool's sessions from the start, taking the cells' measured
@@ -88,7 +89,7 @@ def kept_session_bound(summary: dict, move_cost: float) -> float:
     work = sum(cell["duration"] for cell in summary["cells"])
     sessions = summary["capacity"]["pools"][0]["sessions"]
     longest = max(cell["duration"] for cell in summary["cells"])
-    return max(longest, min(static_split(summary)[0], (work + move_cost) / sessions))
+    return max(longest, min(fixed_split, (work + move_cost) / sessions))
 
 
 def verdict(ok: bool) -> str:
@@ -149,7 +150,7 @@ def report(walls: dict[str, float], runs: dict[str, dict], overhead: dict[str, d
             actual = run["summary"]["makespan"]["actual"]
             shares = ", ".join(f"{b} {n}" for b, n in split.items())
             print(f"  {model}: best fixed split of the sessions ({shares}) {seconds:.1f}s; cells / that: {actual / seconds:.3f}")
-            kept[model] = bound = kept_session_bound(run["summary"], move_cost)
+            kept[model] = bound = kept_session_bound(run["summary"], move_cost, seconds)
             print(f"  {model}: kept-session bound (a move costs an open, {move_cost:.2f}s at the cheapest) {bound:.1f}s")
     print("\ntargets (issue 12):")
     for model, run in runs.items():
