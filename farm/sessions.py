@@ -14,7 +14,9 @@ Installed only in farm mode (it imports selenium). It wraps `WebDriver.start_ses
   a killed worker;
 * a failed cell's screenshot comes from whichever session it used;
 * each session's page console is read (CDP on Chromium, BiDi on Firefox: farm.console), and, with
-  a recorder, its display is recorded (farm.recording) and cut at each cell's end.
+  a recorder, its display is recorded (farm.recording) and cut at each cell's end. The listener
+  attaches while the session's first command runs; its second command waits until it is in, so no
+  document but the first can come and go unheard (the first one's console is replayed to it).
 
 Local browsers: in farm mode `webdriver.Chrome(...)`, `Firefox(...)` and `Edge(...)` (and plugins
 that call them) return a Remote session on the Grid for the cell's browser; their options are
@@ -105,6 +107,7 @@ class SessionWatch:
         self.evidence = evidence
         self.sessions: dict[str, WatchedSession] = {}
         self.open_seconds: list[float] = []  # how long opening each session took, until the plugin reads them
+        self.settling: dict[str, int] = {}  # sessions whose console is attaching: commands sent since they opened
         self._saved: list[tuple[type, str, Any]] = []
 
     # installing ------------------------------------------------------------------------------
@@ -112,6 +115,7 @@ class SessionWatch:
         watch = self
         original_start = RemoteDriver.start_session
         original_quit = RemoteDriver.quit
+        original_execute = RemoteDriver.execute
 
         def start_session(driver: RemoteDriver, capabilities: dict[str, Any], *args: Any, **kwargs: Any) -> None:
             expected = watch.expected()
@@ -136,11 +140,17 @@ class SessionWatch:
             finally:
                 watch.closed(getattr(driver, "session_id", None))
 
+        def execute(driver: RemoteDriver, driver_command: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+            if watch.settling:
+                watch.before_command(getattr(driver, "session_id", None))
+            return original_execute(driver, driver_command, params)
+
         def local_browser(cls: type, *args: Any, **kwargs: Any) -> RemoteDriver:
             return watch.local_to_grid(cls, args, kwargs)
 
         self._patch(RemoteDriver, "start_session", start_session)
         self._patch(RemoteDriver, "quit", quit)
+        self._patch(RemoteDriver, "execute", execute)
         self._patch(ChromiumDriver, "__new__", local_browser)
         self._patch(FirefoxDriver, "__new__", local_browser)
 
@@ -164,27 +174,52 @@ class SessionWatch:
         caps = dict(getattr(driver, "caps", None) or {})
         session_id = str(driver.session_id)
         browser = farm_name_of(str(caps.get("browserName", "")))
-        node = ""
-        with contextlib.suppress(Exception):
-            node = GridClient(self.grid_url, timeout=2).session_node(session_id)
-        session = WatchedSession(session_id, browser, str(caps.get("browserVersion", "")), node, time.time(), driver=weakref.ref(driver))
+        session = WatchedSession(session_id, browser, str(caps.get("browserVersion", "")), "", time.time(), driver=weakref.ref(driver))
         self.sessions[session_id] = session
         self.note("open", {"session": session_id, "browser": browser})
         if expected and browser != expected:
+            session.node = self._node_of(session_id)
             with contextlib.suppress(Exception):
                 driver.quit()
             raise WrongBrowser(
                 f"ran in {browser or 'an unknown browser'}, labelled {expected}: the suite opened a {browser} session in a "
                 f"{expected} cell; build the driver from the `browser_name` fixture or FARM_BROWSER"
             )
-        self._listen(session, caps)
+        self._listen(session, caps)  # it attaches while the node is looked up and the test begins
+        session.node = self._node_of(session_id)
         self._record(session, caps)
+
+    def _node_of(self, session_id: str) -> str:
+        with contextlib.suppress(Exception):
+            return GridClient(self.grid_url, timeout=2).session_node(session_id)
+        return ""
 
     def _listen(self, session: WatchedSession, caps: dict[str, Any]) -> None:
         try:
             session.console = listen(caps)  # None: no socket (the suite turned BiDi off)
         except Exception as exc:
             self.problems.append(f"no console for session {session.id}: {type(exc).__name__}: {exc}")
+        if session.console is not None:
+            self.settling[session.id] = 0
+
+    def before_command(self, session_id: str | None) -> None:
+        """A session's first command goes at once: it loads at most one document, and what that
+        document logs is handed to the listener when it attaches. Any later one waits for it."""
+        sent = self.settling.get(str(session_id))
+        if sent == 0:
+            self.settling[str(session_id)] = 1
+        elif sent is not None:
+            self._console(self.sessions[str(session_id)])
+
+    def _console(self, session: WatchedSession) -> ConsoleListener | None:
+        """The session's console listener once it is in; None, with the reason noted, if it failed."""
+        self.settling.pop(session.id, None)
+        console = session.console
+        if console is not None and not console.ready():
+            self.problems.append(f"no console for session {session.id}: {console.error}")
+            console.close()
+            session.console = None
+        return session.console
 
     def _record(self, session: WatchedSession, caps: dict[str, Any]) -> None:
         if self.recorder is None:
@@ -200,8 +235,9 @@ class SessionWatch:
         session = self.sessions.get(str(session_id)) if session_id else None
         if session is None or session.closed is not None:
             return
-        if session.console is not None:
-            session.console.flush()
+        console = self._console(session)
+        if console is not None:
+            console.flush()
         if self.recorder is not None and session.recordings:
             self.recorder.stop(session.recordings[-1])
 
@@ -209,6 +245,7 @@ class SessionWatch:
         session = self.sessions.get(str(session_id)) if session_id else None
         if session is not None and session.closed is None:
             session.closed = time.time()
+            self.settling.pop(session.id, None)
             if session.console is not None:
                 session.console.close()
             self.note("quit", {"session": session.id})
@@ -218,6 +255,7 @@ class SessionWatch:
         if session is not None:
             session.lost = True
             session.closed = session.closed or time.time()
+            self.settling.pop(session.id, None)
             if session.console is not None:
                 session.console.close()
         self.note("quit" if freed else "lost", {"session": session_id})
@@ -261,10 +299,11 @@ class SessionWatch:
         """What the pages of the sessions used in [start, stop] logged then, in order of arrival."""
         entries: list[ConsoleEntry] = []
         for session in self.used_between(start, stop):
-            if session.console is not None:
+            console = self._console(session)
+            if console is not None:
                 if session.closed is None:
-                    session.console.flush()
-                entries += session.console.between(start, stop)
+                    console.flush()
+                entries += console.between(start, stop)
         return sorted(entries, key=lambda e: e.at)
 
     def cut_recordings(self, start: float, stop: float) -> list[Recording]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,10 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from farm.appserver import serve
+from farm.browsers import open_session, reachable_sockets
 from farm.cli import main
+from farm.config import load_config
+from farm.console import listen
 from tests.conftest import BROWSERS, assert_statuses, module_farm_dir
 from tests.integration.test_report import host_chromium  # noqa: F401  (fixture)
 
@@ -113,6 +117,34 @@ def test_uncaught_page_errors_fail_a_passing_cell_on_request(farm_dir):
     for cell in summary["cells"]:
         assert cell["failure_kind"] == "product" and "1 uncaught page error(s): Error: farm-uncaught-only" in cell["message"], cell
         assert cell["videos"] == []  # --video is off unless asked
+
+
+def test_the_first_page_of_a_session_is_heard_though_the_test_leaves_it_at_once(farm_dir):
+    """The listener attaches while a session's first command runs; the second waits for it, so the
+    first page's console and uncaught error are in the cell on both browsers."""
+    early = str(SUITES / "page_errors_early")
+    code, summary, _results = farm_test(farm_dir, "early", early, "--app-dir", f"{PAGE_ERRORS}/app", "--no-report")
+    assert code == 0
+    assert_statuses(summary, {"test_a_first_page_left_at_once": "passed"})
+    assert [(c["js_errors"], c["console_errors"]) for c in summary["cells"]] == [(1, 1), (1, 1)]
+
+
+@pytest.mark.parametrize("browser", BROWSERS)
+def test_a_listener_that_attaches_late_is_handed_what_the_page_logged(farm_dir, browser):
+    """What farm's late attachment rests on: both browsers replay the open document's console to a
+    listener that arrives after it logged (V8 on Runtime.enable, Firefox on session.subscribe)."""
+    grid = load_config(farm_dir).grid_url
+    driver = open_session(grid, browser, bidi=browser == "firefox")
+    try:
+        driver.get("data:text/html,<script>console.error('logged-before')</script><script>throw new Error('thrown-before')</script>")
+        time.sleep(0.5)
+        listener = listen({**driver.caps, **reachable_sockets(driver.caps, grid)})
+        assert listener is not None
+        listener.flush()
+        assert [(e.kind, e.text) for e in listener.entries] == [("console", "logged-before"), ("javascript", "Error: thrown-before")]
+        listener.close()
+    finally:
+        driver.quit()
 
 
 def test_a_session_kept_across_cells_gives_each_cell_its_own_video(farm_dir):
