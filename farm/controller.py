@@ -45,6 +45,12 @@ def gateway(config: FarmConfig) -> str:
         return controller(config, engine).gateway()
 
 
+def registration_secret(config: FarmConfig) -> str:
+    """The farm's hub secret, which its nodes accept for node-level calls ('' if there is none)."""
+    with Engine.connect(config.docker_host) as engine:
+        return controller(config, engine).hub_secret()
+
+
 def node_containers(config: FarmConfig) -> dict[str, str]:
     """Node URI -> container id on the farm's engine, for recording sessions on their node."""
     with Engine.connect(config.docker_host) as engine:

@@ -103,6 +103,11 @@ class Farm:
     def registration_secret(hub: FarmContainer) -> str:
         return hub.env.get("SE_REGISTRATION_SECRET", "")
 
+    def hub_secret(self) -> str:
+        """The running hub's registration secret ('' without a hub of this farm on this engine)."""
+        hubs = self.containers(role="hub")
+        return self.registration_secret(hubs[0]) if hubs else ""
+
     # up ----------------------------------------------------------------------------------------
     def up(self) -> UpResult:
         """Start or reconcile the farm; on any failure or Ctrl-C, remove what this call started."""

@@ -168,6 +168,23 @@ class GridClient:
             return False
         return True
 
+    def stop_at_node(self, session_id: str, secret: str, timeout: float | None = None) -> bool:
+        """End a session on its node, past the Grid's router: the node's own stop releases the slot
+        even when the session's driver cannot be reached any more. A node whose delete was cut off
+        half-way (its caller killed) answers every later delete through the hub with a 500 and keeps
+        the slot busy until its session timeout; this is the way out. Needs the registration secret
+        and a node this machine can reach (the farm's own); True if the node accepted."""
+        node = self.session_node(session_id)
+        if not node:
+            return False
+        try:
+            response = self.http.delete(
+                f"{node}/se/grid/node/session/{session_id}", headers={"X-REGISTRATION-SECRET": secret}, timeout=timeout or self.timeout
+            )
+        except requests.RequestException:
+            return False
+        return response.ok
+
     def session_ids(self) -> list[str]:
         """The ids of every session the Grid holds now ([] when it does not answer)."""
         try:

@@ -14,7 +14,7 @@ import dataclasses
 import json
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -197,10 +197,19 @@ def check_capacity(client: GridClient, browsers: tuple[str, ...]) -> Capacity:
     return capacity.only(browsers)
 
 
-def quit_leftover_sessions(client: GridClient, ledger: Path) -> list[str]:
+def farm_secret(config: FarmConfig) -> str:
+    """The farm's registration secret, or '' when its engine cannot say (the run still ends)."""
+    with contextlib.suppress(Exception):
+        return farm_api.registration_secret(config)
+    return ""
+
+
+def quit_leftover_sessions(client: GridClient, ledger: Path, secret: Callable[[], str] = lambda: "") -> list[str]:
     """Delete Grid sessions the run opened but never quit (a killed worker cannot quit its own), and
     those the Grid still holds although their worker began to quit them (it was stopped half-way:
-    the node keeps a session whose delete was cut off). The deletes run side by side."""
+    the node keeps a session whose delete was cut off). The deletes run side by side. One the Grid
+    still holds after its delete is stopped on its node with the farm's `secret` (if there is one):
+    a node whose own delete was cut off refuses every later one (GridClient.stop_at_node)."""
     open_sessions: dict[str, bool] = {}
     for entry in read_lines(ledger):
         if "session" in entry:
@@ -210,6 +219,10 @@ def quit_leftover_sessions(client: GridClient, ledger: Path) -> list[str]:
     if leftovers:
         with ThreadPoolExecutor(max_workers=min(len(leftovers), 16)) as pool:
             list(pool.map(lambda sid: client.delete_session(sid, timeout=QUIT_TIMEOUT), leftovers))
+        stuck = set(leftovers) & set(client.session_ids())
+        key = secret() if stuck else ""
+        for sid in sorted(stuck) if key else []:
+            client.stop_at_node(sid, key)
     return leftovers
 
 
@@ -288,7 +301,8 @@ def run_matrix(config: FarmConfig, options: TestOptions, progress: Progress) -> 
         raise
     # Shards of one pipeline must split one snapshot of the history the same way, so a shard never
     # rewrites it; `farm report` over all shards learns their durations afterwards.
-    return finish_run(run, client, plan, launched, served_base_url, reports, learn=not options.shard)
+    secret = (lambda: farm_secret(config)) if own_grid else (lambda: "")
+    return finish_run(run, client, plan, launched, served_base_url, reports, learn=not options.shard, secret=secret)
 
 
 def _plan_so_far(run: RunFolder) -> Plan | None:
@@ -328,12 +342,13 @@ def finish_run(
     base_url: str,
     reports: ReportsFolder,
     learn: bool,
+    secret: Callable[[], str] = lambda: "",
 ) -> RunOutcome:
     """Sessions a killed worker left, the summary with flaky marks, Allure's side files, and what the
     history learns (durations, verdicts)."""
     pytest_exit, stopped, queue_wait = launched.exit_code, launched.stopped, launched.queue_wait
     cells = plan.planned_cells()
-    quit_leftover_sessions(client, run.sessions)
+    quit_leftover_sessions(client, run.sessions, secret)
     results = _complete(read_cells(run.cells), cells)
     try:
         grid = client.status().to_json()

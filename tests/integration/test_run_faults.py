@@ -6,6 +6,7 @@ open on the grid and no process of the run behind, write the summary and a parti
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -22,6 +23,9 @@ import requests
 from selenium import webdriver
 from selenium.webdriver.firefox.options import Options as FirefoxOptions
 
+from farm import controller as farm_api
+from farm.browsers import open_session
+from farm.config import load_config
 from farm.grid import GridClient
 from farm.run import quit_leftover_sessions
 from farm.runfolder import RunFolder, append_line, read_lines
@@ -248,6 +252,37 @@ def test_sessions_left_by_slow_or_cut_off_quits_are_ended(farm_dir):
     finally:
         resume.join()
     wait_until(lambda: busy_slots(port) == 0, "both slots are free", timeout=10)
+
+
+def interrupted_delete(client: GridClient, port: int) -> str:
+    """A Chrome session whose delete was cut off while its node was stopping chromedriver (a worker
+    killed mid-quit): the node's stop is interrupted, and the slot stays busy. The moment that
+    does it depends on the machine's speed, so the cut is moved until it happens."""
+    for cut in (0.06, 0.08, 0.1, 0.12, 0.15, 0.2, 0.25, 0.3) * 2:
+        session = open_session(client.url, "chrome").session_id
+        with contextlib.suppress(requests.RequestException):
+            requests.delete(f"{client.url}/session/{session}", timeout=cut)
+        time.sleep(1.5)
+        if session in client.session_ids() and requests.delete(f"{client.url}/session/{session}", timeout=30).status_code >= 500:
+            return str(session)
+        wait_until(lambda: busy_slots(port) == 0, "the grid is idle", timeout=30)
+    pytest.fail("no cut-off delete left its node stuck on this machine")
+
+
+def test_a_session_whose_delete_was_cut_off_half_way_is_stopped_on_its_node(farm_dir):
+    """The second Ctrl-C kills a worker in the middle of its quit: the node then answers every
+    delete through the hub with a 500 and keeps the slot for its session timeout (300 s). The run's
+    cleanup stops such a session on its node, with the farm's registration secret."""
+    directory, port = farm_dir
+    wait_until(lambda: busy_slots(port) == 0, "the grid is idle", timeout=60)
+    client, ledger = GridClient(f"http://127.0.0.1:{port}"), directory / "cut-off.jsonl"
+    stuck = interrupted_delete(client, port)
+    append_line(ledger, {"session": stuck, "event": "open", "browser": "chrome"})
+    assert quit_leftover_sessions(client, ledger) == [stuck]
+    assert stuck in client.session_ids(), "a delete through the hub freed it after all"
+    secret = farm_api.registration_secret(load_config(directory))
+    assert quit_leftover_sessions(client, ledger, lambda: secret) == [stuck]
+    wait_until(lambda: busy_slots(port) == 0, "its slot is free", timeout=10)
 
 
 def dockerd_pid() -> int | None:
