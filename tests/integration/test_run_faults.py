@@ -202,8 +202,8 @@ def test_second_ctrl_c_exits_at_once_without_orphans(farm_dir):
     assert summary["stopped"] == "interrupted twice"
     assert len(summary["cells"]) + len(summary["not_run"]) == summary["total"]
     assert processes_of(results) == [], "processes of the run outlived it"
-    # the sessions the killed workers held are quit from the ledger; one the Grid was still creating
-    # for a killed worker is removed by the Grid itself within seconds (a session nobody quit: 300 s)
+    # the sessions the killed workers held are quit from the ledger, and one whose quit the kill cut
+    # off half-way on its node is stopped there (test_a_session_whose_delete_was_cut_off_half_way...)
     wait_until(lambda: busy_slots(port) == 0, "no browser session of the run is open on the grid", timeout=60)
 
 
