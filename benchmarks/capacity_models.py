@@ -156,7 +156,10 @@ def report(walls: dict[str, float], runs: dict[str, dict], overhead: dict[str, d
     for model, run in runs.items():
         mk, vs_xdist = run["summary"]["makespan"], run["wall"] / best
         ratio = mk["actual"] / mk["lower_bound"]
-        print(f"  farm ({model}) <= 0.6 x best xdist: {vs_xdist:.2f} {verdict(vs_xdist <= 0.6)}")
+        if model.endswith("context"):
+            print(f"  farm ({model}) <= 0.6 x best xdist: {vs_xdist:.2f} {verdict(vs_xdist <= 0.6)}")
+        else:  # the same fresh session per cell as plain xdist: no target, shown for comparison
+            print(f"  farm ({model}) / best xdist, a fresh session per cell as in xdist: {vs_xdist:.2f}")
         if model in kept:
             print(f"  makespan ({model}) / pooled bound, moves free: {ratio:.3f}")
             ratio = mk["actual"] / kept[model]

@@ -24,7 +24,7 @@ import threading
 import time
 import warnings
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -49,7 +49,7 @@ from farm.recording import Recorder, Recording
 from farm.report_files import CELL_LABEL
 from farm.results import CellState
 from farm.runfolder import RunFolder, append_line
-from farm.schedule import Plan, Planning
+from farm.schedule import Plan, Planning, relative_costs
 from farm.sessions import SessionWatch
 
 CELL_KEY = pytest.StashKey[dict[str, Any]]()
@@ -91,6 +91,19 @@ def artifact_name(nodeid: str) -> str:
 def assign_browser(slots: dict[str, int], assigned: Counter[str]) -> str:
     """The browser a new worker serves: the one furthest below its slot count (plan order on ties)."""
     return max(slots, key=lambda b: (slots[b] - assigned[b], -list(slots).index(b)))
+
+
+def first_browsers(slots: dict[str, int], count: int, costs: Mapping[str, float]) -> list[str]:
+    """The browsers of a run's first `count` workers, in the order xdist starts them: as many of
+    each as assign_browser gives, the browser with the most work per worker first (`costs`: a
+    cell's cost per browser). xdist starts its workers one after another and on 2 cores the last
+    collected up to 0.9 s after the first; alternating the browsers gave the busiest browser, whose
+    last cell ends the run, one of the late ones."""
+    interleaved: list[str] = []
+    for _ in range(count):
+        interleaved.append(assign_browser(slots, Counter(interleaved)))
+    workers = Counter(interleaved)
+    return sorted(interleaved, key=lambda b: -costs.get(b, 1.0) / workers[b])  # stable: ties stay interleaved
 
 
 class BaseUrlFixture:
@@ -136,6 +149,7 @@ class MatrixPlugin:
         self.current_browser: str | None = self.worker_browser
         self.assigned: dict[Any, str] = {}  # controller: worker node -> browser
         self.wanted: list[str] = []  # controller: browsers of workers being started for the scheduler
+        self.first: list[str] = self._first_browsers()  # controller: browsers of the first workers, in start order
         self.collected_order: dict[str, int] = {}
         os.environ["FARM_GRID_URL"] = self.grid_url
         os.environ["FARM_BASE_URL"] = self.base_url
@@ -282,16 +296,25 @@ class MatrixPlugin:
     @pytest.hookimpl(optionalhook=True)  # xdist's: absent with -p no:xdist
     def pytest_configure_node(self, node: Any) -> None:
         """A worker the scheduler asked for serves the browser it was asked for; any other (the
-        first ones, and one replacing a crashed worker) the browser shortest of workers."""
+        first ones, in `first_browsers` order; one replacing a crashed worker) the browser shortest
+        of workers."""
         if self.planning is None:
             return
         if self.wanted:
             browser = self.wanted.pop(0)
             node.workerinput["farm_spawned"] = True
+        elif self.first:
+            browser = self.first.pop(0)
         else:
             browser = assign_browser(self.planning.capacity.slots, Counter(self.assigned.values()))
         self.assigned[node] = browser
         node.workerinput["farm_browser"] = browser
+
+    def _first_browsers(self) -> list[str]:
+        if self.planning is None or self.worker_id:
+            return []
+        slots = self.planning.capacity.slots
+        return first_browsers(slots, self.planning.capacity.first_workers(), relative_costs(self.planning.history, list(slots)))
 
     def _spawn_worker(self, browser: str) -> bool:
         """Start one more xdist worker, serving `browser`, the way xdist replaces a crashed one (its

@@ -4,6 +4,7 @@ import pytest
 
 from farm.capacity import Capacity
 from farm.dispatch import IDLE_NAME, LongestFirstScheduling
+from farm.matrix_plugin import first_browsers
 from farm.schedule import Plan
 
 
@@ -282,3 +283,23 @@ def test_a_worker_holding_sessions_is_counted_while_idle():
     sched.note_held(nodes[1], 0)
     sched.mark_test_complete(nodes[1], collection.index("c2"))
     assert running(sched, collection) == {"gw0": "c3"} and sched.in_use("chrome") == 2
+
+
+def test_the_busiest_browser_gets_the_workers_that_start_first():
+    """xdist starts workers in turn: the browser with the most work per worker takes the first ones."""
+    per_browser = {"chrome": 2, "firefox": 2}
+    assert first_browsers(per_browser, 4, {"chrome": 1.0, "firefox": 1.1}) == ["firefox", "firefox", "chrome", "chrome"]
+    assert first_browsers(per_browser, 4, {"chrome": 1.0, "firefox": 0.5}) == ["chrome", "chrome", "firefox", "firefox"]
+    # No history: alternate, as before.
+    assert first_browsers(per_browser, 4, {}) == ["chrome", "firefox", "chrome", "firefox"]
+
+
+def test_first_workers_keep_their_split_whatever_the_order():
+    """A shared pool of 4 sessions over 4 slots of each browser still starts 2 workers of each, and
+    3 chrome workers beside 1 firefox stay so; only the order follows the work per worker."""
+    shared = {"firefox": 4, "chrome": 4}
+    assert first_browsers(shared, 4, {"firefox": 1.0, "chrome": 1.2}) == ["chrome", "chrome", "firefox", "firefox"]
+    uneven = {"chrome": 3, "firefox": 1}
+    # Work per worker, not per cell: firefox's one worker is the busier at 0.5 of chrome's cost per cell.
+    assert first_browsers(uneven, 4, {"chrome": 1.0, "firefox": 0.5}) == ["firefox", "chrome", "chrome", "chrome"]
+    assert first_browsers(uneven, 4, {"chrome": 1.0, "firefox": 0.2}) == ["chrome", "chrome", "chrome", "firefox"]

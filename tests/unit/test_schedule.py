@@ -5,7 +5,7 @@ import random
 import pytest
 
 from farm.matrix import Cell
-from farm.schedule import DEFAULT_ESTIMATE, Plan, expected_durations, longest_first, lower_bound, shard, simulate
+from farm.schedule import DEFAULT_ESTIMATE, Plan, expected_durations, longest_first, lower_bound, relative_costs, shard, simulate
 
 
 def cells_for(tests: dict[str, float], browsers=("chrome", "firefox")) -> tuple[list[Cell], dict[str, float]]:
@@ -59,6 +59,17 @@ def test_unseen_cell_scaled_by_browser_ratio():
     history = {("a", "chrome"): 2.0, ("a", "firefox"): 4.0, ("b", "chrome"): 5.0, ("b", "firefox"): 10.0, ("c", "chrome"): 3.0}
     cells, _ = cells_for({"c": 0})
     assert expected_durations(cells, history)["c[firefox]"] == pytest.approx(6.0)  # firefox is 2x chrome
+
+
+def test_relative_costs_follow_the_history_and_are_even_without_it():
+    history = {("a", "chrome"): 2.0, ("a", "firefox"): 3.0, ("b", "chrome"): 4.0, ("b", "firefox"): 6.0, ("c", "edge"): 9.0}
+    assert relative_costs(history, ["chrome", "firefox", "edge"]) == {"chrome": 1.0, "firefox": 1.5, "edge": 1.0}
+    assert relative_costs(history, ["firefox", "chrome"]) == {"firefox": 1.0, "chrome": pytest.approx(2 / 3)}
+    # Totals, not the median cell: one firefox cell that opened the kept session outweighs the rest.
+    kept = {("open", "chrome"): 1.0, ("open", "firefox"): 4.0}
+    kept |= {(t, b): s for t in "xyz" for b, s in (("chrome", 1.0), ("firefox", 0.9))}
+    assert relative_costs(kept, ["chrome", "firefox"])["firefox"] == pytest.approx(6.7 / 4.0)
+    assert relative_costs({}, ["chrome", "firefox"]) == {"chrome": 1.0, "firefox": 1.0}
 
 
 def test_unseen_test_gets_browser_median_then_default():
