@@ -87,7 +87,7 @@ def measure(
             f" (overhead {context - bare[name]:5.2f} s){ratio}; probe once {probes[name]:4.2f} s"
         )
         measured[name] = {"bare": bare[name], "session": session, "context": context, "open": min(opens, default=float("nan"))}
-        measured[name] |= {"session_overhead": session - bare[name], "context_overhead": context - bare[name]}
+        measured[name] |= {"session_overhead": session - bare[name], "context_overhead": context - bare[name], "probe": probes[name]}
     return measured
 
 

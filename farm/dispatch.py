@@ -16,9 +16,11 @@ It meets xdist's `Scheduling` protocol (xdist/scheduler/protocol.py) and is retu
   another worker's held session.
 * Workers on demand: a run starts one worker per session that can run at once
   (`Capacity.first_workers`). When a cell's browser has no worker free but its pool has a session
-  (on shared nodes, once another browser's cells ran out), the scheduler asks the plugin for one
-  more worker of that browser, up to the browser's slots; until it has collected it counts as a
-  session taken.
+  (on shared nodes, once another browser's cells ran out; or will have one within a worker's start
+  time, as that browser's last cells end), the scheduler asks the plugin for one
+  more worker of that browser, up to the browser's slots. Until it has collected it counts as a
+  session taken when deciding whether to ask for another, but an idle worker that is ready may use
+  that session meanwhile; the new worker takes the next session that frees.
 * No lookahead: an xdist worker only starts item i once it has been sent item i+1 (it needs
   `nextitem` for fixture teardown). Sending a second real cell would commit it to that worker
   before anyone knows which slot frees first. Instead every cell is sent followed by an idle
@@ -217,10 +219,10 @@ class LongestFirstScheduling:
         self.pending.sort(key=self.order)
 
     # slots -----------------------------------------------------------------------------------
-    def in_use(self, browser: str) -> int:
+    def in_use(self, browser: str, booting: bool = True) -> int:
         """Slots of `browser` taken: a running cell takes at least one, an idle worker what it holds,
-        and a worker asked for one it is about to open."""
-        coming = len(self.asked[browser]) + sum(1 for node in self.arriving if self.serves(node) == browser)
+        and (`booting`) a worker asked for, which will open one once it has started."""
+        coming = (len(self.asked[browser]) + sum(1 for node in self.arriving if self.serves(node) == browser)) if booting else 0
         return coming + sum(
             max(1, self.held.get(node, 0)) if index is not None else self.held.get(node, 0)
             for node, index in self.running.items()
@@ -230,14 +232,16 @@ class LongestFirstScheduling:
     def fits(self, node: Any, browser: str) -> bool:
         """Would a cell of `browser` on this idle worker stay within the Grid's slots for it, and
         within its pool's sessions? Its held sessions are already counted; it needs one more only if
-        it holds none."""
-        return self._room_for(browser, 0 if self.held.get(node, 0) else 1)
+        it holds none. Workers still starting are not counted: a session they were asked for serves
+        a worker that is ready now, and they take the next one that frees (on 2 cores a worker takes
+        1.5-3 s to start, which left a pool session idle while a chrome worker waited beside it)."""
+        return self._room_for(browser, 0 if self.held.get(node, 0) else 1, booting=False)
 
-    def _room_for(self, browser: str, extra: int) -> bool:
+    def _room_for(self, browser: str, extra: int, booting: bool = True) -> bool:
         """Do `extra` more sessions of `browser` fit its slots and its pool's sessions?"""
         pool = self.limits.pool_of(browser)
-        pooled = sum(self.in_use(b) for b in pool.browsers)
-        return self.in_use(browser) + extra <= self.limits.slots.get(browser, 0) and pooled + extra <= pool.sessions
+        pooled = sum(self.in_use(b, booting) for b in pool.browsers)
+        return self.in_use(browser, booting) + extra <= self.limits.slots.get(browser, 0) and pooled + extra <= pool.sessions
 
     # dispatch --------------------------------------------------------------------------------
     def _first_collection(self) -> None:
@@ -318,30 +322,51 @@ class LongestFirstScheduling:
         for node, index in self.running.items():
             if index is None or not self.held.get(node, 0) or self.browser_of(index) != browser:
                 continue
-            left = self.started_at.get(node, now) + float(self.plan.cells[self.collection[index]]["expected"]) - now  # type: ignore[index]
+            left = self.started_at.get(node, now) + self.expected(index) - now
             keepers += left > -cost
-        work = sum(float(self.plan.cells[self.collection[i]]["expected"]) for i in self.pending if self.browser_of(i) == browser)  # type: ignore[index]
+        work = sum(self.expected(i) for i in self.pending if self.browser_of(i) == browser)
         return not keepers or work / keepers > cost + work / (keepers + 1)
 
     def _spawn_for(self, browser: str, idle: list[Any]) -> bool:
         """Ask for one more worker of `browser` for a cell that no worker of it can take: only
         once every first worker has collected (one still starting may serve it), while its pool
-        has a session free and the browser is below its slots, and only when a new session is
-        worth starting a worker and opening it (`_worth_opening`)."""
+        has a session free (or another browser gives one back within a worker's start time,
+        `_given_back`) and the browser is below its slots, and only when a new session is worth
+        starting a worker and opening it (`_worth_opening`)."""
         if self.spawn is None or self.seen_workers < self.first_workers or any(n not in self.node2collection for n in self.running):
             return False
         if any(self.serves(node) == browser for node in idle):
             return False  # one of its workers is free (and waits for a kept session, or for room)
         workers = sum(1 for node in self.running if self.serves(node) == browser and node not in self.finished_nodes)
-        if not self._room_for(browser, 1) or workers + len(self.asked[browser]) >= self.limits.slots.get(browser, 0):
-            return False
         start = statistics.median(self.start_times) if self.start_times else 0.0
+        room = self._room_for(browser, 1) or self._given_back(browser, within=start) > 0
+        if not room or workers + len(self.asked[browser]) >= self.limits.slots.get(browser, 0):
+            return False
         if not self._worth_opening(browser, (self.open_cost(browser) or 0.0) + start):
             return False
         if not self.spawn(browser):
             return False
         self.asked[browser].append(time.monotonic())
         return True
+
+    def _given_back(self, browser: str, within: float) -> int:
+        """Sessions of `browser`'s pool that another browser, with no cell of its own left to start,
+        gives back within `within` seconds by its running cells' expected ends. A worker asked for
+        now (it takes about `within` to start) is ready when they free; asked for only then, on 2
+        cores the freed sessions stayed idle 1.1-2.8 s."""
+        pool = self.limits.pool_of(browser)
+        waiting = {self.browser_of(i) for i in self.pending}
+        now = time.monotonic()
+        ending = [
+            self.started_at.get(node, now) + self.expected(index) - now
+            for node, index in self.running.items()
+            if index is not None and self.browser_of(index) in pool.browsers - {browser} - waiting
+        ]
+        return sum(1 for left in ending if left <= within)
+
+    def expected(self, index: int) -> float:
+        assert self.collection is not None
+        return float(self.plan.cells[self.collection[index]]["expected"])
 
     def _has_work_for(self, node: Any) -> bool:
         serves = self.serves(node)
@@ -368,7 +393,7 @@ class LongestFirstScheduling:
         waiting = {self.browser_of(i) for i in self.pending}
         for index in list(self.pending):
             browser = self.browser_of(index)
-            if not idle or blocked >= waiting:
+            if blocked >= waiting:  # with no worker idle, a browser may still need one asked for
                 break
             if browser in blocked:
                 continue

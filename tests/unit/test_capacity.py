@@ -278,6 +278,50 @@ def test_a_browser_short_of_workers_gets_one_more_once_its_pool_has_a_session_fr
     assert sched.in_use("firefox") == 2 and not chrome.shut  # it holds nothing: it ends with the run
 
 
+def test_a_ready_worker_uses_the_session_a_starting_worker_was_asked_for():
+    """Starting a worker takes seconds: meanwhile the session it was asked for serves an idle
+    worker of the other browser; the new worker takes the next session that frees."""
+    sched, chrome, firefox, collection, asked = shared_pool_run(
+        {"f1": ("firefox", 9.0), "f2": ("firefox", 8.0), "c1": ("chrome", 3.0), "c2": ("chrome", 2.0)}
+    )
+    for worker in (firefox, chrome):
+        sched.add_node_collection(worker, collection)
+    sched.schedule()
+    assert asked == ["firefox"]  # for f2, the pool's second session
+    assert {w.name: collection[i] for w, i in sched.running.items() if i is not None} == {"f-a": "f1", "c-a": "c1"}
+    spawned = Worker("f-b", "firefox")
+    spawned.workerinput["farm_spawned"] = True
+    sched.add_node(spawned)
+    sched.add_node_collection(spawned, collection)
+    sched.schedule()
+    assert sched.running[spawned] is None  # both sessions run cells: it waits for one
+    sched.mark_test_complete(chrome, collection.index("c1"))
+    assert collection[sched.running[spawned]] == "f2" and sched.running[chrome] is None  # longest first
+    assert asked == ["firefox"]  # nobody else was asked for in between
+    sched.mark_test_complete(firefox, collection.index("f1"))
+    assert collection[sched.running[chrome]] == "c2"
+
+
+def test_a_worker_is_asked_for_ahead_of_a_session_another_browser_gives_back():
+    """f1 is firefox's last cell: its session comes back to the pool when it ends, and chrome has
+    cells waiting. A chrome worker is asked for once f1's expected end is within a worker's start
+    time (2 s in this run), so it is ready then; while firefox has cells left, it keeps the session."""
+    for firefox_left, wanted in (({}, ["chrome"]), ({"f2": ("firefox", 1.0)}, [])):
+        sched, chrome, firefox, collection, asked = shared_pool_run(
+            {"f1": ("firefox", 9.0), "c1": ("chrome", 3.0), "c2": ("chrome", 2.5), "c3": ("chrome", 2.0), **firefox_left}
+        )
+        for worker in (firefox, chrome):
+            sched.add_node_collection(worker, collection)
+        sched.schedule()
+        assert {w.name: collection[i] for w, i in sched.running.items() if i is not None} == {"f-a": "f1", "c-a": "c1"}
+        sched.start_times.append(2.0)  # seconds a worker asked for earlier in the run took to start
+        sched.schedule()
+        assert asked == []  # f1 has 9 s to go
+        sched.started_at[firefox] -= 8.0  # 1 s to go
+        sched.schedule()
+        assert asked == wanted, firefox_left
+
+
 def test_a_worker_that_dies_before_it_is_ready_gives_its_session_back():
     sched, chrome, firefox, collection, asked = shared_pool_run({"c1": ("chrome", 6.0), "f1": ("firefox", 5.0), "f2": ("firefox", 5.0)})
     for worker in (chrome, firefox):
