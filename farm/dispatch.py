@@ -16,11 +16,11 @@ It meets xdist's `Scheduling` protocol (xdist/scheduler/protocol.py) and is retu
   another worker's held session.
 * Workers on demand: a run starts one worker per session that can run at once
   (`Capacity.first_workers`). When a cell's browser has no worker free but its pool has a session
-  (on shared nodes, once another browser's cells ran out; or will have one within a worker's start
-  time, as that browser's last cells end), the scheduler asks the plugin for one
-  more worker of that browser, up to the browser's slots. Until it has collected it counts as a
-  session taken when deciding whether to ask for another, but an idle worker that is ready may use
-  that session meanwhile; the new worker takes the next session that frees.
+  (on shared nodes, once another browser's cells ran out), or will have one within a worker's
+  start time (as that browser's last cells end), the scheduler asks the plugin for one more worker
+  of that browser, up to the browser's slots. Until it has collected it counts as a session taken
+  when deciding whether to ask for another, but an idle worker that is ready may use that session
+  meanwhile; the new worker takes the next session that frees.
 * No lookahead: an xdist worker only starts item i once it has been sent item i+1 (it needs
   `nextitem` for fixture teardown). Sending a second real cell would commit it to that worker
   before anyone knows which slot frees first. Instead every cell is sent followed by an idle
@@ -354,13 +354,12 @@ class LongestFirstScheduling:
         gives back within `within` seconds by its running cells' expected ends. A worker asked for
         now (it takes about `within` to start) is ready when they free; asked for only then, on 2
         cores the freed sessions stayed idle 1.1-2.8 s."""
-        pool = self.limits.pool_of(browser)
-        waiting = {self.browser_of(i) for i in self.pending}
+        done = self.limits.pool_of(browser).browsers - {browser} - {self.browser_of(i) for i in self.pending}
         now = time.monotonic()
         ending = [
             self.started_at.get(node, now) + self.expected(index) - now
             for node, index in self.running.items()
-            if index is not None and self.browser_of(index) in pool.browsers - {browser} - waiting
+            if index is not None and self.browser_of(index) in done
         ]
         return sum(1 for left in ending if left <= within)
 

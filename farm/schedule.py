@@ -48,7 +48,7 @@ def relative_costs(history: Mapping[Key, float], browsers: Sequence[str]) -> dic
     by_test: dict[str, dict[str, float]] = defaultdict(dict)
     for (test_id, browser), seconds in history.items():
         by_test[test_id][browser] = seconds
-    costs = {}
+    costs: dict[str, float] = {}
     for browser in browsers:
         both = [seen for seen in by_test.values() if browser in seen and first in seen]
         base = sum(seen[first] for seen in both)
