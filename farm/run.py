@@ -219,10 +219,11 @@ def quit_leftover_sessions(client: GridClient, ledger: Path, secret: Callable[[]
     if leftovers:
         with ThreadPoolExecutor(max_workers=min(len(leftovers), 16)) as pool:
             list(pool.map(lambda sid: client.delete_session(sid, timeout=QUIT_TIMEOUT), leftovers))
-        stuck = set(leftovers) & set(client.session_ids())
+        stuck = sorted(set(leftovers) & set(client.session_ids()))
         key = secret() if stuck else ""
-        for sid in sorted(stuck) if key else []:
-            client.stop_at_node(sid, key)
+        if key:
+            for sid in stuck:
+                client.stop_at_node(sid, key)
     return leftovers
 
 

@@ -24,13 +24,18 @@ DEFAULT_ESTIMATE = 5.0  # seconds, for a suite with no history at all
 Key = tuple[str, str]  # (test id, browser)
 
 
-def browser_ratios(history: Mapping[Key, float]) -> dict[tuple[str, str], float]:
-    """Median duration ratio of browser a to browser b over tests measured on both."""
+def per_test(history: Mapping[Key, float]) -> dict[str, dict[str, float]]:
+    """test id -> {browser: seconds}: the history as the comparisons between browsers read it."""
     by_test: dict[str, dict[str, float]] = defaultdict(dict)
     for (test_id, browser), seconds in history.items():
         by_test[test_id][browser] = seconds
+    return by_test
+
+
+def browser_ratios(history: Mapping[Key, float]) -> dict[tuple[str, str], float]:
+    """Median duration ratio of browser a to browser b over tests measured on both."""
     samples: dict[tuple[str, str], list[float]] = defaultdict(list)
-    for durations in by_test.values():
+    for durations in per_test(history).values():
         for a, da in durations.items():
             for b, db in durations.items():
                 if a != b and db > 0:
@@ -45,12 +50,10 @@ def relative_costs(history: Mapping[Key, float], browsers: Sequence[str]) -> dic
     with kept sessions a browser's opens land on a few first cells, and Firefox's did 11 % more
     work than Chrome while its median cell was 10 % cheaper."""
     first = browsers[0] if browsers else ""
-    by_test: dict[str, dict[str, float]] = defaultdict(dict)
-    for (test_id, browser), seconds in history.items():
-        by_test[test_id][browser] = seconds
+    by_test = per_test(history).values()
     costs: dict[str, float] = {}
     for browser in browsers:
-        both = [seen for seen in by_test.values() if browser in seen and first in seen]
+        both = [seen for seen in by_test if browser in seen and first in seen]
         base = sum(seen[first] for seen in both)
         costs[browser] = sum(seen[browser] for seen in both) / base if base > 0 else 1.0
     return costs
@@ -65,11 +68,10 @@ def expected_durations(cells: Iterable[Cell], history: Mapping[Key, float]) -> d
     """
     cells = list(cells)
     ratios = browser_ratios(history)
-    by_test: dict[str, dict[str, float]] = defaultdict(dict)
+    by_test = per_test(history)
     by_browser: dict[str, list[float]] = defaultdict(list)
     present = {c.test_id for c in cells}
     for (test_id, browser), seconds in history.items():
-        by_test[test_id][browser] = seconds
         if test_id in present:
             by_browser[browser].append(seconds)
     suite = [s for values in by_browser.values() for s in values]
