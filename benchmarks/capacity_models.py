@@ -31,10 +31,12 @@ from pathlib import Path
 from grid_makespan import APP, SUITES, measured, pytest_mode  # benchmarks/grid_makespan.py
 from isolation_cost import farm_overhead as isolation_overhead  # benchmarks/isolation_cost.py
 
-from farm import controller as farm_api
-from farm.config import load_config
-from farm.isolation import probe_site
-from farm.run import TestOptions, application
+from farm.core.config import load_config
+from farm.infra import farms as farm_api
+from farm.infra.farms import FarmLink
+from farm.plugin.worker.isolation import probe_site
+from farm.run.options import TestOptions
+from farm.run.services import application
 
 NAME, PORT = "farm-bench", "4499"
 BROWSERS = "chrome,firefox"
@@ -78,7 +80,7 @@ def kept_session_bound(summary: dict, move_cost: float, fixed_split: float) -> f
     """The lower bound of a pool whose sessions are kept across cells (`--isolation context`): a
     kept session serves one browser, so a pool session serves another browser only after a new
     session opens for it, in a worker of that browser which proves isolation before its first
-    cell (farm.matrix_plugin: each worker probes its kept session). Either no session ever moves,
+    cell (farm.plugin.matrix_plugin: each worker probes its kept session). Either no session ever moves,
     and then each browser has a fixed share of the sessions (no schedule beats the best fixed
     split, `fixed_split` from static_split), or one does, and the pool's sessions carry the cells'
     work plus at least one more open and probe: (work + move_cost) / sessions, where move_cost is
@@ -109,7 +111,7 @@ def main() -> None:
     try:
         print(f"farm {NAME} on port {PORT}: nodes of one browser each, 1 x 2 sessions per browser", flush=True)
         farm("up", "--browsers", BROWSERS, "--capacity", "browser", "--nodes", "chrome=1,firefox=1", "--max-sessions", "2")
-        with application(config, TestOptions(paths=[str(SUITES["mixed"])], app_dir=str(APP)), own_grid=True) as app:
+        with FarmLink(config) as link, application(TestOptions(paths=[str(SUITES["mixed"])], app_dir=str(APP)), link) as app:
             for mode in ("load", "worksteal"):
                 extra = ["-p", "xdist", "-n", str(CONCURRENT), "--dist", mode]
                 walls[f"pytest -n {CONCURRENT} --dist {mode}"] = pytest_mode(

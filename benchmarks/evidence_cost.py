@@ -26,10 +26,10 @@ from pathlib import Path
 import docker
 from selenium import webdriver
 
-from farm import labels
-from farm.browsers import browser_options, reachable_sockets
-from farm.config import load_config
-from farm.console import BidiConsole, listen
+from farm.core import labels
+from farm.core.config import load_config
+from farm.infra.browsers import browser_options, reachable_sockets
+from farm.plugin.worker.console import BidiConsole, listen
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "suites" / "demo"

@@ -15,8 +15,8 @@ import time
 
 from selenium import webdriver
 
-from farm.browsers import browser_options, remote_driver
-from farm.config import load_config
+from farm.core.config import load_config
+from farm.infra.browsers import browser_options, remote_driver
 
 FAST_SHUTDOWN = "toolkit.shutdown.fastShutdownStage"
 

@@ -29,12 +29,14 @@ from pathlib import Path
 
 from soak import status_kib, tree_of  # benchmarks/soak.py
 
-from farm.browsers import open_session
-from farm.config import load_config
-from farm.grid import GridClient
-from farm.matrix import Cell
-from farm.run import TestOptions, application
-from farm.schedule import lower_bound
+from farm.core.config import load_config
+from farm.core.matrix import Cell
+from farm.core.schedule import lower_bound
+from farm.infra.browsers import open_session
+from farm.infra.farms import FarmLink
+from farm.infra.grid import GridClient
+from farm.run.options import TestOptions
+from farm.run.services import application
 
 SUITES = {"skewed": Path(__file__).parent / "suite", "mixed": Path(__file__).parent / "suite_mixed"}
 APP = Path(__file__).resolve().parents[1] / "suites" / "demo" / "app"  # its delayed.html drives the waits
@@ -121,7 +123,7 @@ def main() -> None:
     print(f"grid {grid}: slots {slots}; suite {suite.name} x {BROWSERS}; farm test --isolation {args.isolation}", flush=True)
     work = Path(tempfile.mkdtemp(prefix="farm-bench-"))
     results: dict[str, float] = {}
-    with application(config, TestOptions(paths=[str(suite)], app_dir=str(APP)), own_grid=True) as app:
+    with FarmLink(config) as link, application(TestOptions(paths=[str(suite)], app_dir=str(APP)), link) as app:
         base_url = app.base_url
         if not args.skip_sequential:
             results["sequential"] = pytest_mode(grid, base_url, suite, [], work / "sequential.log")

@@ -20,10 +20,10 @@ from collections.abc import Callable
 
 from selenium import webdriver
 
-from farm import controller as farm_api
-from farm.browsers import open_session, reachable_sockets
-from farm.config import load_config
-from farm.isolation import BidiContexts, KeptBrowser, leaks, probe_site, uses_cdp
+from farm.core.config import load_config
+from farm.infra import farms as farm_api
+from farm.infra.browsers import open_session, reachable_sockets
+from farm.plugin.worker.isolation import BidiContexts, KeptBrowser, leaks, probe_site, uses_cdp
 
 
 def work(driver: webdriver.Remote, url: str) -> None:

@@ -16,8 +16,8 @@ import statistics
 import time
 from collections import defaultdict
 
-from farm.matrix import Cell
-from farm.schedule import Plan, expected_durations, lower_bound, simulate
+from farm.core.matrix import Cell
+from farm.core.schedule import Plan, expected_durations, lower_bound, simulate
 
 BROWSERS = ("chrome", "firefox", "edge")
 

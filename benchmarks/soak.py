@@ -26,8 +26,8 @@ from pathlib import Path
 
 import docker
 
-from farm import labels
-from farm.grid import GridClient
+from farm.core import labels
+from farm.infra.grid import GridClient
 
 ROOT = Path(__file__).resolve().parents[1]
 SUITE = ROOT / "benchmarks" / "soak_suite"

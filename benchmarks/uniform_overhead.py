@@ -28,9 +28,11 @@ from pathlib import Path
 
 from grid_makespan import APP, timed  # benchmarks/grid_makespan.py
 
-from farm.config import load_config
-from farm.grid import GridClient
-from farm.run import TestOptions, application
+from farm.core.config import load_config
+from farm.infra.farms import FarmLink
+from farm.infra.grid import GridClient
+from farm.run.options import TestOptions
+from farm.run.services import application
 
 SUITE = Path(__file__).parent / "suite_uniform"
 BROWSER = "chrome"
@@ -75,7 +77,7 @@ def main() -> None:
     farm_times: list[float] = []
     plain_cpu: list[float] = []
     farm_cpu: list[float] = []
-    with application(config, TestOptions(paths=[str(SUITE)], app_dir=str(APP)), own_grid=True) as app:
+    with FarmLink(config) as link, application(TestOptions(paths=[str(SUITE)], app_dir=str(APP)), link) as app:
         plain = [sys.executable, "-m", "pytest", str(SUITE), "-q", "-p", "no:cacheprovider", "-p", "xdist", "-n", str(slots)]
         plain += ["--farm-browsers", BROWSER, "--farm-grid-url", grid, "--farm-base-url", app.base_url]
         for round_ in range(args.rounds):

@@ -1,5 +1,5 @@
 import sys
 
-from farm.cli import main
+from farm.cli.main import main
 
 sys.exit(main())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 import time
 from collections.abc import Callable
@@ -11,8 +12,8 @@ from typing import TypeVar
 import docker
 import pytest
 
-from farm import labels
-from farm.cli import main
+from farm.cli.main import main
+from farm.core import labels
 
 T = TypeVar("T")
 
@@ -28,6 +29,14 @@ def wait_until(condition: Callable[[], T], what: str, timeout: float = 30, inter
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out after {timeout:g}s waiting until {what}")
         time.sleep(interval)
+
+
+def default_signals() -> None:
+    """`preexec_fn` for a child process that a test stops with a signal. A test run started with
+    SIGINT ignored (a background job of a script) hands that to its children, and a Python child
+    that starts with SIGINT ignored never sees Ctrl-C: the test, not farm, sets what it sends."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 BROWSERS = ("chrome", "firefox")

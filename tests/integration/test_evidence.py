@@ -12,11 +12,11 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from farm.appserver import serve
-from farm.browsers import open_session, reachable_sockets
-from farm.cli import main
-from farm.config import load_config
-from farm.console import listen
+from farm.cli.main import main
+from farm.core.config import load_config
+from farm.infra.appserver import serve
+from farm.infra.browsers import open_session, reachable_sockets
+from farm.plugin.worker.console import listen
 from tests.conftest import BROWSERS, assert_statuses, module_farm_dir
 from tests.integration.test_report import host_chromium  # noqa: F401  (fixture)
 

@@ -11,7 +11,8 @@ import time
 
 import pytest
 
-from tests.conftest import free_port, leftovers, wait_until, write_config
+from farm.core.catalogue import GRID_VERSION
+from tests.conftest import default_signals, free_port, leftovers, wait_until, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -81,13 +82,13 @@ def test_edge_without_image_fails_at_once_and_names_the_official_image(farm):
     code, _, err = cli("up", "--browsers", "chrome,edge")
     assert code == 3 and time.monotonic() - started < 10
     line = one_line_error(err)
-    assert "selenium/node-edge:4.48.0" in line and "--image edge=" in line
+    assert f"selenium/node-edge:{GRID_VERSION}" in line and "--image edge=" in line
 
 
 def test_node_that_never_registers_is_named_with_its_log(farm):
     name, cli, _ = farm
     # The hub image started as a chrome node runs a second hub: it never registers.
-    code, _, err = cli("up", "--browsers", "chrome", "--image", "chrome=farm-local/hub:4.48.0", "--timeout", "15")
+    code, _, err = cli("up", "--browsers", "chrome", "--image", f"chrome=farm-local/hub:{GRID_VERSION}", "--timeout", "15")
     line = one_line_error(err)
     assert code == 3 and f"node {name}-node-chrome-1 never registered" in line and "last log line" in line
 
@@ -97,7 +98,7 @@ def test_ctrl_c_during_up_rolls_back(farm):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     # enough nodes that `up` is still starting or waiting for them when the first one exists
     command = [sys.executable, "-m", "farm", "up", "--browsers", "chrome,firefox", "--nodes", "chrome=3,firefox=2"]
-    proc = subprocess.Popen(command, cwd=directory, env=env, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(command, cwd=directory, env=env, stderr=subprocess.PIPE, text=True, preexec_fn=default_signals)
     wait_until(lambda: any("-node-" in n for n in leftovers(name)), "farm up has started a node", interval=0.05)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)

@@ -8,9 +8,10 @@ import struct
 import docker
 import pytest
 
-from farm import labels
-from farm.browsers import open_session
-from tests.conftest import leftovers, module_farm, wait_until
+from farm.core import labels
+from farm.core.catalogue import GRID_VERSION
+from farm.infra.browsers import open_session
+from tests.conftest import free_port, leftovers, module_farm, wait_until, write_config
 
 pytestmark = pytest.mark.integration
 NAME = "farm-it-life"
@@ -46,7 +47,7 @@ def test_status_json_reports_slots_and_versions(farm_dir, cli_in):
     code, out, _ = cli_in(directory)("status", "--json")
     status = json.loads(out)
     assert code == 0 and status["ready"] is True and status["grid_url"] == f"http://127.0.0.1:{port}"
-    assert status["version"] == "4.48.0" and status["queue"] == 0
+    assert status["version"] == GRID_VERSION and status["queue"] == 0
     assert status["browsers"]["chrome"]["slots"] == 2 and status["browsers"]["firefox"]["slots"] == 2
     assert status["browsers"]["chrome"]["version"].startswith("1") and status["browsers"]["firefox"]["version"]
 
@@ -74,7 +75,7 @@ def test_a_node_without_the_registration_secret_cannot_join(farm_dir, cli_in):
     client = docker.from_env()
     try:
         stray = client.containers.run(
-            "farm-local/node-chrome:4.48.0",
+            f"farm-local/node-chrome:{GRID_VERSION}",
             name=f"{NAME}-stray",
             detach=True,
             network=f"{NAME}-grid",
@@ -104,25 +105,37 @@ def test_up_again_with_same_config_changes_nothing(farm_dir, cli_in):
 
 def test_scale_up_then_down(farm_dir, cli_in):
     cli = cli_in(farm_dir[0])
-    code, out, _ = cli("up", "--browsers", "chrome,firefox", "--nodes", "chrome=2,firefox=1")
-    assert code == 0 and "started 1, removed 0" in out
-    assert sorted(n for n in leftovers(NAME) if "-node-" in n) == [
-        f"{NAME}-node-chrome-1",
-        f"{NAME}-node-chrome-2",
-        f"{NAME}-node-firefox-1",
-    ]
-    status = json.loads(cli("status", "--json")[1])
-    assert status["browsers"]["chrome"] == {"nodes": 2, "slots": 4, "busy": 0, "version": status["browsers"]["chrome"]["version"]}
-    code, out, _ = cli("up", "--browsers", "chrome,firefox", "--nodes", "chrome=1,firefox=1")
-    assert code == 0 and "started 0, removed 1" in out
-    status = json.loads(cli("status", "--json")[1])
-    assert status["browsers"]["chrome"]["slots"] == 2 and status["browsers"]["chrome"]["nodes"] == 1
+    try:
+        code, out, _ = cli("up", "--browsers", "chrome,firefox", "--nodes", "chrome=2,firefox=1")
+        assert code == 0 and "started 1, removed 0" in out
+        assert sorted(n for n in leftovers(NAME) if "-node-" in n) == [
+            f"{NAME}-node-chrome-1",
+            f"{NAME}-node-chrome-2",
+            f"{NAME}-node-firefox-1",
+        ]
+        status = json.loads(cli("status", "--json")[1])
+        chrome = status["browsers"]["chrome"]
+        assert chrome == {"nodes": 2, "slots": 4, "busy": 0, "version": chrome["version"]}
+        code, out, _ = cli("up", "--browsers", "chrome,firefox", "--nodes", "chrome=1,firefox=1")
+        assert code == 0 and "started 0, removed 1" in out
+        status = json.loads(cli("status", "--json")[1])
+        assert status["browsers"]["chrome"]["slots"] == 2 and status["browsers"]["chrome"]["nodes"] == 1
+    finally:  # the module's farm as the other tests expect it, whatever failed above
+        cli("up", "--browsers", "chrome,firefox", "--nodes", "chrome=1,firefox=1")
 
 
-def test_down_removes_every_farm_container_and_network(farm_dir, cli_in):
-    assert leftovers(NAME)
-    code, out, _ = cli_in(farm_dir[0])("down")
-    assert code == 0 and f"{NAME}-hub" in out and f"{NAME}-grid" in out
-    assert leftovers(NAME) == []
-    code, out, _ = cli_in(farm_dir[0])("down")
-    assert code == 0 and "nothing to remove" in out
+def test_down_removes_every_farm_container_and_network(tmp_path, cli_in):
+    """On a farm of its own, so that no other test of the module depends on running before it."""
+    name = f"{NAME}-down"
+    write_config(tmp_path, name, free_port())
+    cli = cli_in(tmp_path)
+    try:
+        assert cli("up", "--browsers", "chrome")[0] == 0
+        assert {f"{name}-hub", f"{name}-grid", f"{name}-node-chrome-1"} <= set(leftovers(name))
+        code, out, _ = cli("down")
+        assert code == 0 and f"{name}-hub" in out and f"{name}-grid" in out
+        assert leftovers(name) == []
+        code, out, _ = cli("down")
+        assert code == 0 and "nothing to remove" in out
+    finally:
+        cli("down")

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from farm.cli import main
+from farm.cli.main import main
+from farm.core.runfolder import RUN_PREFIX
 from tests.conftest import free_port, is_png, module_farm_dir
 
 pytestmark = pytest.mark.integration
@@ -95,7 +96,7 @@ def test_allure_results_keep_browsers_apart_and_attach_failure_evidence(mixed_ru
 
 def test_junit_xml_and_history_are_written(mixed_run, farm_dir):
     assert "<testsuite" in (mixed_run[1] / "junit.xml").read_text()
-    history = json.loads((farm_dir / "reports" / "history.json").read_text())
+    history = json.loads((farm_dir / "reports" / "durations.json").read_text())
     learned = {(e["test"].split("::")[-1], e["browser"]) for e in history["durations"]}
     assert ("test_passes", "firefox") in learned and ("test_hangs", "chrome") not in learned
 
@@ -133,14 +134,23 @@ def test_browser_without_slots_fails_at_once(farm_dir, capsys):
     assert code == 3 and "no slots for edge" in err
 
 
-def test_failed_starts_leave_no_results_folder(farm_dir):
-    runs = [p for p in (farm_dir / "reports").iterdir() if p.name.startswith("run-")]
-    assert runs == []
+def test_failed_starts_leave_no_results_folder(farm_dir, capsys):
+    """Each way a run can fail before any cell ran, tried here (not left to the tests above)."""
+    before = sorted((farm_dir / "reports").glob(f"{RUN_PREFIX}*"))
+    failures = [
+        (str(MIXED / "nope.py"),),  # usage: a missing path
+        (str(MIXED), "--browsers", "chrome,edge"),  # infrastructure: no slots
+        (str(MIXED), "-k", "no_test_matches_this"),  # pytest ran and collected nothing
+        (str(MIXED), "--grid-url", f"http://127.0.0.1:{free_port()}"),  # no grid
+    ]
+    codes = [run(farm_dir, capsys, *args)[0] for args in failures]
+    assert codes == [2, 3, 5, 3]
+    assert sorted((farm_dir / "reports").glob(f"{RUN_PREFIX}*")) == before
 
 
 def test_localhost_base_url_works_from_the_containers(farm_dir, capsys):
     """An app listening on the host's 127.0.0.1 only is reached by the browsers (the loopback proxy)."""
-    from farm.appserver import serve
+    from farm.infra.appserver import serve
 
     with serve(MIXED / "app", "127.0.0.1") as port:
         code, err = run(

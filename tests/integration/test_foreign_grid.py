@@ -11,11 +11,11 @@ import docker
 import pytest
 import requests
 
-from farm import labels
-from farm.appserver import serve
-from farm.catalogue import BROWSERS as CATALOGUE
-from farm.catalogue import HUB_LOCAL_IMAGE
-from farm.cli import main
+from farm.cli.main import main
+from farm.core import labels
+from farm.core.catalogue import BROWSERS as CATALOGUE
+from farm.core.catalogue import GRID_VERSION, HUB_LOCAL_IMAGE
+from farm.infra.appserver import serve
 from tests.conftest import free_port, leftovers, wait_until
 
 pytestmark = pytest.mark.integration
@@ -82,7 +82,7 @@ def test_status_of_a_grid_the_farm_did_not_start(hand_made_grid, capsys):
     url, _gateway = hand_made_grid
     assert main(["status", "--grid-url", url, "--json"]) == 0
     status = json.loads(capsys.readouterr().out)
-    assert status["ready"] is True and status["version"] == "4.48.0"
+    assert status["ready"] is True and status["version"] == GRID_VERSION
     assert status["browsers"]["chrome"]["slots"] == 2
     assert "nodes" not in status  # not the farm's: no containers of its own to describe
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from farm.cli import main
+from farm.cli.main import main
 from tests.conftest import BROWSERS, assert_statuses, is_png, module_farm_dir, statuses
 
 pytestmark = pytest.mark.integration

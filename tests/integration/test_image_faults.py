@@ -12,18 +12,20 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import docker
 import pytest
 
-from farm.engine import Engine
-from farm.errors import ImageError
-from farm.images import BASE_PACKAGES, RECIPES, Recipe, build_image, cache_dir
-from tests.conftest import wait_until
+from farm.core.errors import ImageError
+from farm.infra.engine import Engine
+from farm.infra.images import BASE_PACKAGES, RECIPES, Recipe, build_image, cache_dir
+from tests.conftest import default_signals, wait_until
 
 pytestmark = pytest.mark.integration
-PROBE = "farm-local/fault-probe:1"
+PROBE_REPOSITORY = "farm-local/fault-probe"
+PROBE = f"{PROBE_REPOSITORY}:{uuid.uuid4().hex[:8]}"  # named apart from any probe an earlier, interrupted run left
 FIRST_STEP = "ARG BASE\nFROM ${BASE}\nRUN echo first > /tmp/first\n"
 
 
@@ -45,10 +47,21 @@ def probe_exists() -> bool:
     return Engine.connect().has_image(PROBE)
 
 
+def remove_earlier_probes() -> None:
+    """Probes an interrupted run of these tests left: they would only confuse the engine's state."""
+    client = docker.from_env()
+    try:
+        for image in client.images.list(name=PROBE_REPOSITORY):
+            client.images.remove(image.id, force=True)
+    finally:
+        client.close()
+
+
 @pytest.fixture
 def clean_engine():
     if not Engine.connect().has_image(RECIPES["hub"].base_ref):
         pytest.skip("the hub's base image is not built; run scripts/setup")
+    remove_earlier_probes()
     before = engine_state()
     yield before
     assert not probe_exists(), "a half-built image was tagged"
@@ -68,14 +81,19 @@ def test_ctrl_c_during_a_build_rolls_it_back(tmp_path, clean_engine):
     (tmp_path / "Dockerfile").write_text(FIRST_STEP + "RUN sleep 120\n")
     script = (
         "import sys\n"
-        "from farm.engine import Engine\n"
-        "from farm.images import BASE_PACKAGES, Recipe, build_image\n"
+        "from farm.infra.engine import Engine\n"
+        "from farm.infra.images import BASE_PACKAGES, Recipe, build_image\n"
         f"recipe = Recipe('hub', {PROBE!r}, sys.argv[1], ('hub.toml',), BASE_PACKAGES)\n"
         "build_image(Engine.connect(), recipe, lambda line: print(line, flush=True))\n"
     )
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-c", script, str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+        [sys.executable, "-c", script, str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        preexec_fn=default_signals,
     )
     assert proc.stdout is not None
     seen = []

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from farm import controller as farm_api
-from farm.browser_socket import Pending
-from farm.browsers import open_session
-from farm.cli import main
-from farm.config import load_config
-from farm.isolation import Contexts, KeptBrowser, leaks, probe_site, uses_cdp
+from farm.cli.main import main
+from farm.core.config import load_config
+from farm.infra import farms as farm_api
+from farm.infra.browsers import open_session
+from farm.plugin.worker.browser_socket import Pending
+from farm.plugin.worker.isolation import Contexts, KeptBrowser, leaks, probe_site, uses_cdp
 from tests.conftest import BROWSERS, module_farm_dir
 
 pytestmark = pytest.mark.integration

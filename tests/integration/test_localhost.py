@@ -17,11 +17,11 @@ import docker
 import pytest
 import requests
 
-from farm.appserver import serve
-from farm.browsers import browser_options, remote_driver
-from farm.cli import main
-from farm.config import load_config
-from farm.loopback_proxy import loopback_proxy
+from farm.cli.main import main
+from farm.core.config import load_config
+from farm.infra.appserver import serve
+from farm.infra.browsers import browser_options, remote_driver
+from farm.run.loopback_proxy import loopback_proxy
 from tests.conftest import BROWSERS, assert_statuses, is_png, module_farm_dir
 
 pytestmark = pytest.mark.integration

@@ -20,7 +20,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from farm.grid import GridClient
+from farm.infra.grid import GridClient
 from tests.conftest import free_port, leftovers, wait_until, write_config
 
 pytestmark = pytest.mark.integration

@@ -15,9 +15,10 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from farm.appserver import serve
-from farm.browsers import OFFLINE_CHROMIUM_ARGS
-from farm.cli import main
+from farm.cli.main import main
+from farm.core.catalogue import GRID_VERSION
+from farm.infra.appserver import serve
+from farm.infra.browsers import OFFLINE_CHROMIUM_ARGS
 from tests.conftest import module_farm
 
 pytestmark = pytest.mark.integration
@@ -71,7 +72,7 @@ def test_merged_report_of_per_browser_jobs_has_every_cell_once_and_no_retries(fa
     environment = {e["name"]: e["values"] for e in json.loads((output / "widgets" / "environment.json").read_text())}
     assert "executor [job-chrome]" in environment and "executor [job-firefox]" in environment
     # values every job agrees on appear once; values that differ (here the app's URL) once per job
-    assert environment["grid.version"] == ["4.48.0"] and environment["chrome.version"][0].startswith("1")
+    assert environment["grid.version"] == [GRID_VERSION] and environment["chrome.version"][0].startswith("1")
     assert "base.url [job-chrome]" in environment and "base.url [job-firefox]" in environment
 
 

@@ -10,8 +10,8 @@ import docker
 import pytest
 import requests
 
-from farm import labels
-from farm.cli import main
+from farm.cli.main import main
+from farm.core import labels
 from tests.conftest import free_port, write_config
 
 pytestmark = pytest.mark.integration

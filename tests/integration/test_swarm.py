@@ -22,9 +22,10 @@ from pathlib import Path
 
 import pytest
 
-from farm.errors import FarmError
-from farm.grid import GridClient
-from farm.labels import selector
+from farm.core.catalogue import GRID_VERSION
+from farm.core.errors import FarmError
+from farm.core.labels import selector
+from farm.infra.grid import GridClient
 from tests.conftest import free_port, leftovers, wait_until, write_config
 from tests.integration.swarm_hosts import Swarm, two_host_swarm
 
@@ -34,7 +35,7 @@ pytestmark = [
 ]
 NAME = "farm-it-swarm"
 DEMO = str(Path(__file__).parents[2] / "suites" / "demo")
-IMAGES = ["farm-local/hub:4.48.0", "farm-local/node-chrome:4.48.0", "farm-local/node-firefox:4.48.0"]
+IMAGES = [f"farm-local/hub:{GRID_VERSION}", f"farm-local/node-chrome:{GRID_VERSION}", f"farm-local/node-firefox:{GRID_VERSION}"]
 SIZE = ("--browsers", "chrome,firefox", "--nodes", "chrome=2,firefox=2", "--max-sessions", "1")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from selenium import webdriver
 
-from farm.browsers import (
+from farm.infra.browsers import (
     FIREFOX_PREFS,
     OFFLINE_CHROMIUM_ARGS,
     LocalhostRoute,
@@ -13,7 +13,7 @@ from farm.browsers import (
     reachable_sockets,
     translate_options,
 )
-from farm.loopback_proxy import is_loopback_target
+from farm.run.loopback_proxy import is_loopback_target
 
 ROUTE = LocalhostRoute("farm-host:41000", ("farm-host", "172.18.0.1"))
 

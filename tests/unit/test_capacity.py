@@ -2,13 +2,16 @@
 
 import pytest
 
-from farm.capacity import Capacity, CurvePoint, NodeOffer, Pool, best_concurrency, from_nodes, machine_sessions
-from farm.config import FarmConfig
-from farm.dispatch import IDLE_NAME, LongestFirstScheduling
-from farm.errors import ConfigError
-from farm.grid import GridStatus, parse_node
-from farm.matrix import Cell
-from farm.schedule import Plan, Planning, lower_bound, simulate
+from farm.core.capacity import Capacity, CurvePoint, NodeOffer, Pool, best_concurrency, from_nodes, machine_sessions
+from farm.core.catalogue import GRID_VERSION
+from farm.core.config import FarmConfig
+from farm.core.errors import ConfigError
+from farm.core.matrix import Cell
+from farm.core.schedule import Plan, Planning, lower_bound, simulate
+from farm.infra.grid import GridStatus, parse_node
+from farm.plugin.controller.dispatch import LongestFirstScheduling
+from farm.plugin.idle import IDLE_NAME
+from tests.unit.fakes import FakeNode
 
 CHROME_ONLY = NodeOffer({"chrome": 2}, 2)
 FIREFOX_ONLY = NodeOffer({"firefox": 2}, 2)
@@ -49,7 +52,7 @@ def test_grid_status_max_sessions_makes_the_pool():
         "maxSessions": 2,
         "slots": [{"stereotype": {"browserName": name}} for name in ("chrome", "chrome", "firefox", "firefox")],
     }
-    status = GridStatus("http://grid", True, "4.48.0", 0, [parse_node(raw), parse_node({**raw, "id": "n2", "availability": "DOWN"})])
+    status = GridStatus("http://grid", True, GRID_VERSION, 0, [parse_node(raw), parse_node({**raw, "id": "n2", "availability": "DOWN"})])
     assert status.capacity_model() == Capacity({"chrome": 2, "firefox": 2}, (Pool(frozenset({"chrome", "firefox"}), 2),))
 
 
@@ -88,23 +91,12 @@ def test_simulation_never_exceeds_the_pool_or_a_browsers_slots():
     assert all(b[0] >= a[1] for a, b in zip(timeline.starts["chrome"], timeline.starts["chrome"][1:], strict=False))
 
 
-class Worker:
-    def __init__(self, name: str, browser: str) -> None:
-        self.name, self.workerinput, self.sent, self.shut = name, {"farm_browser": browser}, [], False
-
-    def send_runtest_some(self, indices: list[int]) -> None:
-        self.sent.extend(indices)
-
-    def shutdown(self) -> None:
-        self.shut = True
-
-
 def test_dispatch_keeps_a_shared_pool_full_and_within_its_sessions():
     pool = Capacity({"chrome": 2, "firefox": 2}, (Pool(frozenset({"chrome", "firefox"}), 2),))
     durations = {"c1": ("chrome", 3.0), "f1": ("firefox", 9.0), "f2": ("firefox", 8.0), "f3": ("firefox", 7.0)}
     plan = Plan(pool, {n: {"browser": b, "test_id": n, "expected": s} for n, (b, s) in durations.items()})
     sched = LongestFirstScheduling(lambda collection: plan, pool)
-    workers = [Worker("c-a", "chrome"), Worker("c-b", "chrome"), Worker("f-a", "firefox"), Worker("f-b", "firefox")]
+    workers = [FakeNode("c-a", "chrome"), FakeNode("c-b", "chrome"), FakeNode("f-a", "firefox"), FakeNode("f-b", "firefox")]
     collection = [*durations, f"::{IDLE_NAME}"]
     for worker in workers:
         sched.add_node(worker)
@@ -133,7 +125,7 @@ def test_a_worker_holding_a_pool_session_another_browser_waits_for_ends_early():
     durations = {"f1": ("firefox", 9.0), "c1": ("chrome", 3.0)}
     plan = Plan(pool, {n: {"browser": b, "test_id": n, "expected": s} for n, (b, s) in durations.items()})
     sched = LongestFirstScheduling(lambda collection: plan, pool)
-    chrome, firefox = Worker("c-a", "chrome"), Worker("f-a", "firefox")
+    chrome, firefox = FakeNode("c-a", "chrome"), FakeNode("f-a", "firefox")
     collection = [*durations, f"::{IDLE_NAME}"]
     for worker in (chrome, firefox):
         sched.add_node(worker)
@@ -153,7 +145,7 @@ def test_a_worker_that_holds_nothing_ends_with_the_run_one_that_holds_a_session_
     durations = {"f1": ("firefox", 2.0), "f2": ("firefox", 2.0), "c1": ("chrome", 9.0)}
     plan = Plan(pool, {n: {"browser": b, "test_id": n, "expected": s} for n, (b, s) in durations.items()})
     sched = LongestFirstScheduling(lambda collection: plan, pool)
-    chrome, holder, other = Worker("c-a", "chrome"), Worker("f-a", "firefox"), Worker("f-b", "firefox")
+    chrome, holder, other = FakeNode("c-a", "chrome"), FakeNode("f-a", "firefox"), FakeNode("f-b", "firefox")
     collection = [*durations, f"::{IDLE_NAME}"]
     for worker in (chrome, holder, other):
         sched.add_node(worker)
@@ -217,7 +209,7 @@ def test_a_cell_waits_for_a_kept_session_that_frees_sooner_than_a_new_one_opens(
     durations = {"f1": ("firefox", 1.0), "f2": ("firefox", 1.0), "f3": ("firefox", 1.0)}
     plan = Plan(pool, {n: {"browser": b, "test_id": n, "expected": s} for n, (b, s) in durations.items()})
     sched = LongestFirstScheduling(lambda collection: plan, pool)
-    holder, fresh = Worker("f-a", "firefox"), Worker("f-b", "firefox")
+    holder, fresh = FakeNode("f-a", "firefox"), FakeNode("f-b", "firefox")
     collection = [*durations, f"::{IDLE_NAME}"]
     sched.add_node(holder)
     sched.add_node_collection(holder, collection)
@@ -234,11 +226,11 @@ def test_a_cell_waits_for_a_kept_session_that_frees_sooner_than_a_new_one_opens(
 
 
 def test_a_run_starts_one_worker_per_session_that_can_run_at_once():
-    assert Capacity.per_browser({"chrome": 2, "firefox": 2}).first_workers() == 4  # every worker
+    assert Capacity.per_browser({"chrome": 2, "firefox": 2}).initial_workers() == 4  # every worker
     shared = Capacity({"chrome": 4, "firefox": 4}, (Pool(frozenset({"chrome", "firefox"}), 4),))
-    assert (shared.workers(), shared.first_workers()) == (8, 4)
+    assert (shared.workers(), shared.initial_workers()) == (8, 4)
     roomy = Capacity({"chrome": 1, "firefox": 1}, (Pool(frozenset({"chrome", "firefox"}), 5),))
-    assert roomy.first_workers() == 2  # never more than the browsers' slots
+    assert roomy.initial_workers() == 2  # never more than the browsers' slots
 
 
 def shared_pool_run(durations: dict[str, tuple[str, float]], sessions: int = 2):
@@ -247,8 +239,8 @@ def shared_pool_run(durations: dict[str, tuple[str, float]], sessions: int = 2):
     pool = Capacity({"chrome": 2, "firefox": 2}, (Pool(frozenset({"chrome", "firefox"}), sessions),))
     plan = Plan(pool, {n: {"browser": b, "test_id": n, "expected": s} for n, (b, s) in durations.items()})
     asked: list[str] = []
-    sched = LongestFirstScheduling(lambda collection: plan, pool, spawn=lambda browser: asked.append(browser) or True, first_workers=2)
-    chrome, firefox = Worker("c-a", "chrome"), Worker("f-a", "firefox")
+    sched = LongestFirstScheduling(lambda collection: plan, pool, spawn=lambda browser: asked.append(browser) or True, initial_workers=2)
+    chrome, firefox = FakeNode("c-a", "chrome"), FakeNode("f-a", "firefox")
     collection = [*durations, f"::{IDLE_NAME}"]
     for worker in (chrome, firefox):
         sched.add_node(worker)
@@ -269,7 +261,7 @@ def test_a_browser_short_of_workers_gets_one_more_once_its_pool_has_a_session_fr
     sched.mark_test_complete(chrome, collection.index("c1"))
     assert asked == ["firefox"]  # chrome is done: its session goes to one more firefox worker...
     assert sched.in_use("firefox") == 2 and sched.running[chrome] is None  # ...which counts as taking it
-    spawned = Worker("f-b", "firefox")
+    spawned = FakeNode("f-b", "firefox")
     spawned.workerinput["farm_spawned"] = True
     sched.add_node(spawned)
     sched.add_node_collection(spawned, collection)
@@ -289,7 +281,7 @@ def test_a_ready_worker_uses_the_session_a_starting_worker_was_asked_for():
     sched.schedule()
     assert asked == ["firefox"]  # for f2, the pool's second session
     assert {w.name: collection[i] for w, i in sched.running.items() if i is not None} == {"f-a": "f1", "c-a": "c1"}
-    spawned = Worker("f-b", "firefox")
+    spawned = FakeNode("f-b", "firefox")
     spawned.workerinput["farm_spawned"] = True
     sched.add_node(spawned)
     sched.add_node_collection(spawned, collection)
@@ -329,7 +321,7 @@ def test_a_worker_that_dies_before_it_is_ready_gives_its_session_back():
     sched.schedule()
     sched.mark_test_complete(chrome, collection.index("c1"))
     assert asked == ["firefox"] and sched.in_use("firefox") == 2
-    lost = Worker("f-b", "firefox")
+    lost = FakeNode("f-b", "firefox")
     lost.workerinput["farm_spawned"] = True
     sched.remove_node(lost)  # xdist's errordown for a worker that never reported ready
     assert sched.in_use("firefox") == 1

@@ -8,7 +8,7 @@ import click
 import pytest
 import yaml
 
-from farm.cli import app
+from farm.cli.main import app
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples" / "ci").glob("*.yml"))
 SUBSTITUTIONS = {

@@ -1,11 +1,14 @@
 """Config parsing, image choice and Grid status parsing (no Docker, no network)."""
 
+import dataclasses
+
 import pytest
 
-from farm.config import FarmConfig, load_config, parse_browsers, parse_counts, parse_images
-from farm.errors import ConfigError, ImageError, UsageError
-from farm.grid import GridStatus, parse_node
-from farm.images import choose_images
+from farm.core.catalogue import GRID_VERSION
+from farm.core.config import FarmConfig, load_config, parse_browsers, parse_counts, parse_images
+from farm.core.errors import ConfigError, ImageError, UsageError
+from farm.infra.grid import GridStatus, parse_node
+from farm.infra.images import choose_images
 
 
 def test_parse_browsers_is_case_insensitive_and_dedupes():
@@ -73,16 +76,16 @@ def choose(config, present=(), pullable=()):
 
 def test_auto_prefers_present_official_then_local_with_a_note():
     config = FarmConfig(browsers=("chrome",))
-    official = choose(config, present={"selenium/hub:4.48.0", "selenium/node-chrome:4.48.0"})
-    assert official.nodes["chrome"] == "selenium/node-chrome:4.48.0" and not official.notes
-    local = choose(config, present={"farm-local/hub:4.48.0", "farm-local/node-chrome:4.48.0"})
-    assert local.hub == "farm-local/hub:4.48.0" and "using the locally built" in local.notes[0]
+    official = choose(config, present={f"selenium/hub:{GRID_VERSION}", f"selenium/node-chrome:{GRID_VERSION}"})
+    assert official.nodes["chrome"] == f"selenium/node-chrome:{GRID_VERSION}" and not official.notes
+    local = choose(config, present={f"farm-local/hub:{GRID_VERSION}", f"farm-local/node-chrome:{GRID_VERSION}"})
+    assert local.hub == f"farm-local/hub:{GRID_VERSION}" and "using the locally built" in local.notes[0]
 
 
 def test_auto_pulls_when_nothing_is_present():
     config = FarmConfig(browsers=("chrome",))
-    choice = choose(config, pullable={"selenium/hub:4.48.0", "selenium/node-chrome:4.48.0"})
-    assert choice.hub == "selenium/hub:4.48.0"
+    choice = choose(config, pullable={f"selenium/hub:{GRID_VERSION}", f"selenium/node-chrome:{GRID_VERSION}"})
+    assert choice.hub == f"selenium/hub:{GRID_VERSION}"
 
 
 def test_nothing_available_says_to_build():
@@ -92,13 +95,13 @@ def test_nothing_available_says_to_build():
 
 def test_edge_without_image_names_official_image_and_override():
     config = FarmConfig(browsers=("edge",), image_set="local")
-    with pytest.raises(ImageError, match=r"selenium/node-edge:4.48.0 cannot be pulled.*--image edge="):
-        choose(config, present={"farm-local/hub:4.48.0"})
+    with pytest.raises(ImageError, match=rf"selenium/node-edge:{GRID_VERSION} cannot be pulled.*--image edge="):
+        choose(config, present={f"farm-local/hub:{GRID_VERSION}"})
 
 
 def test_override_wins():
     config = FarmConfig(browsers=("edge",), images={"edge": "mirror/node-edge:1"})
-    choice = choose(config, present={"mirror/node-edge:1", "farm-local/hub:4.48.0"})
+    choice = choose(config, present={"mirror/node-edge:1", f"farm-local/hub:{GRID_VERSION}"})
     assert choice.nodes["edge"] == "mirror/node-edge:1"
 
 
@@ -121,12 +124,12 @@ def test_grid_status_capacity_and_json_shape():
         parse_node(raw_node("MicrosoftEdge", 1, 0)),
         parse_node(raw_node("firefox", 4, 0, "DOWN")),
     ]
-    status = GridStatus("http://127.0.0.1:4444", True, "4.48.0", 3, nodes)
+    status = GridStatus("http://127.0.0.1:4444", True, GRID_VERSION, 3, nodes)
     assert status.slots() == {"chrome": 4, "edge": 1}
     assert status.to_json() == {
         "grid_url": "http://127.0.0.1:4444",
         "ready": True,
-        "version": "4.48.0",
+        "version": GRID_VERSION,
         "queue": 3,
         "browsers": {
             "chrome": {"nodes": 2, "slots": 4, "busy": 1, "version": "1.0"},
@@ -142,6 +145,41 @@ def test_environment_overrides_file_and_flags_override_environment(tmp_path):
     config = load_config(tmp_path, environ=env)
     assert (config.name, config.hub_port, config.offline) == ("job-17", 4501, True)
     assert load_config(tmp_path, environ=env, hub_port=4502).hub_port == 4502
+
+
+# every key, a FARM_<KEY> text and the value it gives: tables and lists as their flags take them
+ENV_SAMPLES = {
+    "name": ("job-17", "job-17"),
+    "browsers": ("firefox,chrome", ("firefox", "chrome")),
+    "nodes": ("chrome=2,firefox=1", {"chrome": 2, "firefox": 1}),
+    "max_sessions": ("3", 3),
+    "hub_host": ("0.0.0.0", "0.0.0.0"),
+    "hub_port": ("4501", 4501),
+    "image_set": ("local", "local"),
+    "images": (f"hub=registry.example/selenium/hub:{GRID_VERSION}", {"hub": f"registry.example/selenium/hub:{GRID_VERSION}"}),
+    "session_timeout": ("120", 120),
+    "startup_timeout": ("30.5", 30.5),
+    "offline": ("yes", True),
+    "docker_host": ("tcp://127.0.0.1:2375", "tcp://127.0.0.1:2375"),
+    "reports_dir": ("out/reports", "out/reports"),
+    "video": ("failed", "failed"),
+    "isolation": ("context", "context"),
+    "capacity": ("shared", "shared"),
+    "mode": ("swarm", "swarm"),
+    "registry": ("127.0.0.1:5000", "127.0.0.1:5000"),
+}
+
+
+def test_every_key_has_a_sample_here():
+    assert set(ENV_SAMPLES) == {f.name for f in dataclasses.fields(FarmConfig)}
+
+
+@pytest.mark.parametrize("key", ENV_SAMPLES)
+def test_every_key_has_its_environment_variable(tmp_path, key):
+    """README: every key has a FARM_<KEY> variable (FARM_ISOLATION=context was once ignored)."""
+    raw, value = ENV_SAMPLES[key]
+    assert getattr(FarmConfig(), key) != value
+    assert getattr(load_config(tmp_path, environ={f"FARM_{key.upper()}": raw}), key) == value
 
 
 def test_bad_environment_value_names_the_variable(tmp_path):

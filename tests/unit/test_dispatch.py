@@ -2,26 +2,12 @@
 
 import pytest
 
-from farm.capacity import Capacity
-from farm.dispatch import IDLE_NAME, LongestFirstScheduling
-from farm.matrix_plugin import first_browsers
-from farm.schedule import Plan
-
-
-class MockNode:
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.sent: list[int] = []
-        self.shut = False
-
-    def send_runtest_some(self, indices):
-        self.sent.extend(indices)
-
-    def shutdown(self):
-        self.shut = True
-
-    def __repr__(self) -> str:
-        return self.name
+from farm.core.capacity import Capacity
+from farm.core.schedule import Plan
+from farm.plugin.controller.dispatch import LongestFirstScheduling
+from farm.plugin.controller.scheduling import initial_browsers
+from farm.plugin.idle import IDLE_NAME
+from tests.unit.fakes import FakeNode
 
 
 def scheduler(plan: Plan, **kwargs) -> LongestFirstScheduling:
@@ -35,7 +21,7 @@ def make(durations: dict[str, tuple[str, float]], slots: dict[str, int], workers
     )
     collection = [*durations, f"::{IDLE_NAME}"]
     sched = scheduler(plan, **kwargs)
-    nodes = [MockNode(f"gw{i}") for i in range(workers)]
+    nodes = [FakeNode(f"gw{i}") for i in range(workers)]
     for node in nodes:
         sched.add_node(node)
     for node in nodes:
@@ -100,7 +86,7 @@ def test_crashed_worker_returns_its_cell_and_frees_the_slot():
     sched.schedule()
     victim = next(n for n in nodes if sched.running[n] is not None)
     assert sched.remove_node(victim) == "a"
-    replacement = MockNode("gw9")
+    replacement = FakeNode("gw9")
     sched.add_node(replacement)
     sched.add_node_collection(replacement, collection)
     sched.schedule()
@@ -120,7 +106,7 @@ def test_requeued_cell_runs_again():
 def test_collection_mismatch_is_an_error():
     plan = Plan(capacity=Capacity.per_browser({"chrome": 1}), cells={"a": {"browser": "chrome", "expected": 1.0}})
     sched = scheduler(plan)
-    one, two = MockNode("gw0"), MockNode("gw1")
+    one, two = FakeNode("gw0"), FakeNode("gw1")
     sched.add_node(one)
     sched.add_node(two)
     sched.add_node_collection(one, ["a", f"::{IDLE_NAME}"])
@@ -213,21 +199,13 @@ def test_dropping_waits_while_a_cell_of_that_browser_still_runs():
 # one browser per worker, held sessions ------------------------------------------------------------
 
 
-class BrowserNode(MockNode):
-    """A worker the plugin gave a browser to (xdist's workerinput, as set in pytest_configure_node)."""
-
-    def __init__(self, name: str, browser: str) -> None:
-        super().__init__(name)
-        self.workerinput = {"farm_browser": browser}
-
-
 def make_workers(durations: dict[str, tuple[str, float]], slots: dict[str, int], browsers: list[str], **kwargs):
     plan = Plan(
         capacity=Capacity.per_browser(slots), cells={n: {"browser": b, "test_id": n, "expected": s} for n, (b, s) in durations.items()}
     )
     collection = [*durations, f"::{IDLE_NAME}"]
     sched = scheduler(plan, **kwargs)
-    nodes = [BrowserNode(f"gw{i}", b) for i, b in enumerate(browsers)]
+    nodes = [FakeNode(f"gw{i}", b) for i, b in enumerate(browsers)]
     for node in nodes:
         sched.add_node(node)
     for node in nodes:
@@ -288,18 +266,18 @@ def test_a_worker_holding_sessions_is_counted_while_idle():
 def test_the_busiest_browser_gets_the_workers_that_start_first():
     """xdist starts workers in turn: the browser with the most work per worker takes the first ones."""
     per_browser = {"chrome": 2, "firefox": 2}
-    assert first_browsers(per_browser, 4, {"chrome": 1.0, "firefox": 1.1}) == ["firefox", "firefox", "chrome", "chrome"]
-    assert first_browsers(per_browser, 4, {"chrome": 1.0, "firefox": 0.5}) == ["chrome", "chrome", "firefox", "firefox"]
+    assert initial_browsers(per_browser, 4, {"chrome": 1.0, "firefox": 1.1}) == ["firefox", "firefox", "chrome", "chrome"]
+    assert initial_browsers(per_browser, 4, {"chrome": 1.0, "firefox": 0.5}) == ["chrome", "chrome", "firefox", "firefox"]
     # No history: alternate, as before.
-    assert first_browsers(per_browser, 4, {}) == ["chrome", "firefox", "chrome", "firefox"]
+    assert initial_browsers(per_browser, 4, {}) == ["chrome", "firefox", "chrome", "firefox"]
 
 
-def test_first_workers_keep_their_split_whatever_the_order():
+def test_initial_workers_keep_their_split_whatever_the_order():
     """A shared pool of 4 sessions over 4 slots of each browser still starts 2 workers of each, and
     3 chrome workers beside 1 firefox stay so; only the order follows the work per worker."""
     shared = {"firefox": 4, "chrome": 4}
-    assert first_browsers(shared, 4, {"firefox": 1.0, "chrome": 1.2}) == ["chrome", "chrome", "firefox", "firefox"]
+    assert initial_browsers(shared, 4, {"firefox": 1.0, "chrome": 1.2}) == ["chrome", "chrome", "firefox", "firefox"]
     uneven = {"chrome": 3, "firefox": 1}
     # Work per worker, not per cell: firefox's one worker is the busier at 0.5 of chrome's cost per cell.
-    assert first_browsers(uneven, 4, {"chrome": 1.0, "firefox": 0.5}) == ["firefox", "chrome", "chrome", "chrome"]
-    assert first_browsers(uneven, 4, {"chrome": 1.0, "firefox": 0.2}) == ["chrome", "chrome", "chrome", "firefox"]
+    assert initial_browsers(uneven, 4, {"chrome": 1.0, "firefox": 0.5}) == ["firefox", "chrome", "chrome", "chrome"]
+    assert initial_browsers(uneven, 4, {"chrome": 1.0, "firefox": 0.2}) == ["chrome", "chrome", "chrome", "firefox"]

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from farm.config import load_config
-from farm.console import as_text, counts, entry_from, entry_from_cdp
-from farm.errors import ConfigError
-from farm.recording import profile_marker
-from farm.results import CellState
+from farm.core.config import load_config
+from farm.core.errors import ConfigError
+from farm.core.results import CellState
+from farm.plugin.worker.console import as_text, counts, entry_from, entry_from_cdp
+from farm.plugin.worker.recording import profile_marker
 
 # log.entryAdded params as the farm's Chrome 156 and Firefox 153 sent them (trimmed)
 CHROME_CONSOLE = {

@@ -14,9 +14,9 @@ from selenium.common.exceptions import (
 )
 from urllib3.exceptions import MaxRetryError
 
-from farm.failures import RERUN_PATTERN, category_regex, classify, is_session_lost, marker
-from farm.matrix_plugin import CellTimeout
-from farm.sessions import WrongBrowser
+from farm.core.failures import RERUN_PATTERN, category_regex, classify, is_session_lost, marker
+from farm.plugin.worker.cells import CellTimeout
+from farm.plugin.worker.sessions import WrongBrowser
 
 
 def raised(check) -> BaseException:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from farm import flakiness
-from farm.dispatch import IDLE_NAME, LongestFirstScheduling
-from farm.matrix import Cell
-from farm.report_files import CELL_LABEL, flag_flaky
-from farm.results import CellResult
-from farm.schedule import Plan
+from farm.core import flakiness
+from farm.core.matrix import Cell
+from farm.core.report_files import CELL_LABEL, flag_flaky
+from farm.core.results import CellResult
+from farm.core.schedule import Plan
+from farm.plugin.controller.dispatch import LongestFirstScheduling
+from farm.plugin.idle import IDLE_NAME
+from tests.unit.fakes import FakeNode
 
 
 def result(test: str, status: str, browser: str = "chrome") -> CellResult:
@@ -66,20 +68,8 @@ def test_failed_first_cells_are_dispatched_before_longer_ones():
     expected = {"long[chrome]": 20.0, "failed[chrome]": 1.0}
     plan = Plan.build(cells, expected, {"chrome": 1}, first=frozenset({"failed[chrome]"}))
 
-    class Node:
-        sent: list[int]
-
-        def __init__(self) -> None:
-            self.sent = []
-
-        def send_runtest_some(self, indices: list[int]) -> None:
-            self.sent.extend(indices)
-
-        def shutdown(self) -> None:
-            pass
-
     collection = ["long[chrome]", "failed[chrome]", f"::{IDLE_NAME}"]
-    sched, node = LongestFirstScheduling(lambda collection: plan, plan.capacity), Node()
+    sched, node = LongestFirstScheduling(lambda collection: plan, plan.capacity), FakeNode()
     sched.add_node(node)
     sched.add_node_collection(node, collection)
     sched.schedule()

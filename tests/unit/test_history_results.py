@@ -2,37 +2,72 @@
 
 import json
 import time
+from datetime import date, timedelta
 
 import pytest
 
-from farm import history
-from farm.matrix import Cell, base_test_id
-from farm.results import CellState, read_cells, summarize
+from farm.core import durations
+from farm.core.matrix import Cell, base_test_id
+from farm.core.results import CellResult, CellState, read_cells, summarize
+
+TODAY = date(2026, 12, 5)
 
 
-def test_history_round_trip_and_atomic_file(tmp_path):
-    path = tmp_path / "history.json"
-    history.save(path, {("t::a", "chrome"): 1.23456, ("t::a", "firefox"): 2.0})
-    assert history.load(path) == {("t::a", "chrome"): 1.235, ("t::a", "firefox"): 2.0}
-    assert [p.name for p in tmp_path.iterdir()] == ["history.json"]
+def cell(test: str, browser: str, seconds: float, status: str = "passed") -> CellResult:
+    return CellResult(f"{test}[{browser}]", test, browser, status, seconds, 0.0, seconds, failure_when="call")
+
+
+def test_durations_round_trip_and_atomic_file(tmp_path):
+    path = tmp_path / "durations.json"
+    store = durations.Durations({("t::a", "chrome"): 1.23456, ("t::a", "firefox"): 2.0}, {}, ["run-1"])
+    durations.save(path, store)
+    assert durations.load(path) == {("t::a", "chrome"): 1.235, ("t::a", "firefox"): 2.0}
+    assert durations.read(path).learned_runs == ["run-1"]
+    assert [p.name for p in tmp_path.iterdir()] == ["durations.json"]
+
+
+def test_a_file_of_the_first_format_is_still_read(tmp_path):
+    path = tmp_path / "durations.json"
+    path.write_text(json.dumps({"format": "farm-history/1", "durations": [{"test": "a", "browser": "chrome", "seconds": 2.5}]}))
+    store = durations.read(path, TODAY)
+    assert store.seconds == {("a", "chrome"): 2.5} and store.measured_on == {("a", "chrome"): "2026-12-05"}
 
 
 @pytest.mark.parametrize("content", ["{not json", '{"format": "other"}', '{"format": "farm-history/1", "durations": [{"test": 1}]}', "[]"])
 def test_corrupt_history_warns_and_falls_back(tmp_path, content):
-    path = tmp_path / "history.json"
+    path = tmp_path / "durations.json"
     path.write_text(content)
-    with pytest.warns(history.HistoryWarning, match="using estimates"):
-        assert history.load(path) == {}
+    with pytest.warns(durations.HistoryWarning, match="using estimates"):
+        assert durations.load(path) == {}
 
 
 def test_missing_history_is_empty(tmp_path):
-    assert history.load(tmp_path / "none.json") == {}
+    assert durations.load(tmp_path / "none.json") == {}
 
 
-def test_merge_smooths_and_drops_removed_tests():
-    old = {("a", "chrome"): 10.0, ("gone", "chrome"): 5.0}
-    merged = history.merge(old, {("a", "chrome"): 20.0, ("b", "firefox"): 3.0}, present_tests={"a", "b"})
-    assert merged == {("a", "chrome"): 15.0, ("b", "firefox"): 3.0}
+def test_merge_smooths_and_keeps_what_the_run_did_not_measure():
+    """A `-k` run, a `-m` run or a run of another folder measures a few tests: the others keep theirs."""
+    old = durations.Durations({("a", "chrome"): 10.0, ("other_suite", "chrome"): 5.0}, {("a", "chrome"): "2026-12-01"}, [])
+    merged = durations.merge(old, {("a", "chrome"): 20.0, ("b", "firefox"): 3.0}, TODAY)
+    assert merged.seconds == {("a", "chrome"): 15.0, ("b", "firefox"): 3.0, ("other_suite", "chrome"): 5.0}
+    assert merged.measured_on[("a", "chrome")] == "2026-12-05"
+
+
+def test_only_entries_unmeasured_for_keep_days_are_dropped():
+    stale = (TODAY - timedelta(days=durations.KEEP_DAYS + 1)).isoformat()
+    recent = (TODAY - timedelta(days=durations.KEEP_DAYS)).isoformat()
+    old = durations.Durations(
+        {("gone", "chrome"): 5.0, ("quiet", "chrome"): 4.0}, {("gone", "chrome"): stale, ("quiet", "chrome"): recent}, []
+    )
+    assert durations.merge(old, {}, TODAY).seconds == {("quiet", "chrome"): 4.0}
+
+
+def test_a_run_is_learned_once():
+    once = durations.learn(durations.Durations(), "run-1", [cell("a", "chrome", 10.0)], TODAY)
+    assert once is not None and once.seconds == {("a", "chrome"): 10.0} and once.learned_runs == ["run-1"]
+    assert durations.learn(once, "run-1", [cell("a", "chrome", 20.0)], TODAY) is None
+    twice = durations.learn(once, "run-2", [cell("a", "chrome", 20.0)], TODAY)
+    assert twice is not None and twice.seconds == {("a", "chrome"): 15.0}
 
 
 def fold(*reports):
@@ -143,7 +178,7 @@ def test_an_infrastructure_retry_is_counted_and_its_reason_kept():
 
 
 def test_history_learns_nothing_from_a_cell_retried_for_the_infrastructure():
-    from farm.results import CellResult
+    from farm.core.results import CellResult
 
     def cell(test_id: str, status: str, retries: list[str], when: str = "") -> CellResult:
         return CellResult(f"{test_id}[chrome]", test_id, "chrome", status, 30.0, 0.0, 30.0, retries=retries, failure_when=when)
@@ -155,20 +190,20 @@ def test_history_learns_nothing_from_a_cell_retried_for_the_infrastructure():
         cell("d", "broken", [], "call"),
         cell("e", "failed", [], "setup"),  # its fixture failed: the test body never ran
     ]
-    assert history.learnable(results) == {("a", "chrome"): 30.0, ("c", "chrome"): 30.0}
+    assert durations.learnable(results) == {("a", "chrome"): 30.0, ("c", "chrome"): 30.0}
 
 
 def test_progress_names_the_browsers_that_lost_slots():
-    from farm.results import describe_lost_slots
+    from farm.core.results import describe_lost_slots
 
     assert describe_lost_slots({"chrome": 4, "firefox": 2}, {"chrome": 2, "firefox": 2}).startswith("slots up: chrome 2 of 4")
     assert describe_lost_slots({"chrome": 4}, {"chrome": 4}) == "" and describe_lost_slots({"chrome": 4}, None) == ""
 
 
 def test_progress_counts_broken_cells_as_broken_and_no_time_left_once_done():
-    from farm.capacity import Capacity
-    from farm.results import CellResult, describe_progress
-    from farm.schedule import Plan
+    from farm.core.capacity import Capacity
+    from farm.core.results import CellResult, describe_progress
+    from farm.core.schedule import Plan
 
     plan = Plan(
         capacity=Capacity.per_browser({"chrome": 2}),

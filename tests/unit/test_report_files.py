@@ -5,8 +5,9 @@ import re
 import pytest
 from selenium.common.exceptions import SessionNotCreatedException, WebDriverException
 
-from farm.failures import classify, marker
-from farm.report_files import (
+from farm.core.catalogue import GRID_VERSION
+from farm.core.failures import classify, marker
+from farm.core.report_files import (
     CATEGORIES,
     environment_for_run,
     executor_from_env,
@@ -16,7 +17,7 @@ from farm.report_files import (
     not_run_results,
     to_properties,
 )
-from farm.sessions import WrongBrowser
+from farm.plugin.worker.sessions import WrongBrowser
 
 
 def test_executor_for_github_actions():
@@ -63,23 +64,23 @@ def test_environment_shows_real_browser_versions_and_capacity():
     }
     grid = {
         "grid_url": "http://127.0.0.1:4444",
-        "version": "4.48.0",
+        "version": GRID_VERSION,
         "browsers": {"chrome": {"nodes": 2, "slots": 4, "version": "156"}, "firefox": {"nodes": 1, "slots": 2, "version": "153"}},
     }
     env = environment_for_run(summary, grid, "0.1.0", "http://farm-host:8000/")
     assert env["chrome.version"] == "156.0.1" and env["firefox.version"] == "153.8.0"
-    assert env["chrome.nodes"] == "2" and env["chrome.slots"] == "4" and env["grid.version"] == "4.48.0"
+    assert env["chrome.nodes"] == "2" and env["chrome.slots"] == "4" and env["grid.version"] == GRID_VERSION
     assert env["base.url"] == "http://farm-host:8000/" and env["farm"] == "0.1.0"
 
 
 def test_merging_keeps_common_values_once_and_differing_ones_per_job():
     merged = merge_environments(
         [
-            ("job-chrome", {"grid.version": "4.48.0", "chrome.version": "156"}),
-            ("job-firefox", {"grid.version": "4.48.0", "firefox.version": "153"}),
+            ("job-chrome", {"grid.version": GRID_VERSION, "chrome.version": "156"}),
+            ("job-firefox", {"grid.version": GRID_VERSION, "firefox.version": "153"}),
         ]
     )
-    assert merged == {"grid.version": "4.48.0", "chrome.version [job-chrome]": "156", "firefox.version [job-firefox]": "153"}
+    assert merged == {"grid.version": GRID_VERSION, "chrome.version [job-chrome]": "156", "firefox.version [job-firefox]": "153"}
 
 
 def test_every_jobs_executor_survives_a_merge():

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from farm.errors import ExitCode, GridError, UsageError
-from farm.matrix import cell_from
-from farm.results import GRID_LOST, HURRIED, INTERRUPTED, TERMINATED, exit_code_of
-from farm.schedule import parse_shard
-from farm.watchdog import GridWatchdog
+from farm.core.errors import ExitCode, GridError, UsageError
+from farm.core.matrix import cell_from
+from farm.core.results import GRID_LOST, HURRIED, INTERRUPTED, TERMINATED, exit_code_of
+from farm.core.schedule import parse_shard
+from farm.core.watchdog import GridWatchdog
 
 
 def test_parse_shard():

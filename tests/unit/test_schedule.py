@@ -1,11 +1,12 @@
 """Longest-first schedule, estimates for unseen cells, lower bound and shards (pure logic)."""
 
+import heapq
 import random
 
 import pytest
 
-from farm.matrix import Cell
-from farm.schedule import DEFAULT_ESTIMATE, Plan, expected_durations, longest_first, lower_bound, relative_costs, shard, simulate
+from farm.core.matrix import Cell
+from farm.core.schedule import DEFAULT_ESTIMATE, Plan, expected_durations, longest_first, lower_bound, relative_costs, shard, simulate
 
 
 def cells_for(tests: dict[str, float], browsers=("chrome", "firefox")) -> tuple[list[Cell], dict[str, float]]:
@@ -36,10 +37,20 @@ def test_simulate_respects_per_browser_slots():
     assert timeline.makespan == 30.0  # firefox's single slot runs all three
 
 
+def in_collection_order(seconds: list[float], slots: int) -> float:
+    """The makespan of handing cells out in collection order, each to the first free slot (xdist's load)."""
+    free = [0.0] * slots
+    for s in seconds:
+        heapq.heapreplace(free, free[0] + s)
+    return max(free)
+
+
 def test_simulate_beats_collection_order_on_skewed_work():
-    # LPT puts the 9 s cell first; collection order would start it last and end at 12 s.
-    cells, expected = cells_for({"a": 1.0, "b": 1.0, "c": 1.0, "d": 9.0}, browsers=("chrome",))
+    # Longest first starts the 9 s cell at once; collection order starts it after the short ones.
+    tests = {"a": 1.0, "b": 1.0, "c": 1.0, "d": 9.0}
+    cells, expected = cells_for(tests, browsers=("chrome",))
     assert simulate(cells, expected, {"chrome": 2}).makespan == 9.0
+    assert in_collection_order(list(tests.values()), 2) == 10.0
 
 
 def test_lower_bound_is_max_of_longest_and_average_load():

@@ -1,16 +1,16 @@
-"""The order farm.sessions keeps between a session's commands and its console listener attaching
+"""The order farm.plugin.worker.sessions keeps between a session's commands and its console listener attaching
 (a listener that records when it was waited for stands in for the browser's socket)."""
 
 from __future__ import annotations
 
 import pytest
 
-from farm import sessions
-from farm.sessions import SessionWatch
+from farm.plugin.worker import sessions
+from farm.plugin.worker.sessions import SessionWatch
 
 
 class Listener:
-    """What SessionWatch uses of a farm.console listener; `ready` answers as told."""
+    """What SessionWatch uses of a farm.plugin.worker.console listener; `ready` answers as told."""
 
     def __init__(self, attaches: bool = True) -> None:
         self.attaches = attaches

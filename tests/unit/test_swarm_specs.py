@@ -7,10 +7,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from farm.config import FarmConfig, load_config
-from farm.errors import ConfigError, UsageError
-from farm.swarm import SECRET_FILE, SwarmFarm
-from farm.swarm_engine import _host, _without_registry
+from farm.core.catalogue import GRID_VERSION
+from farm.core.config import FarmConfig, load_config
+from farm.core.errors import ConfigError, UsageError
+from farm.infra.swarm_engine import _host, _without_registry
+from farm.infra.swarm_farm import SECRET_FILE, SwarmFarm
 
 
 def swarm_farm(**config: object) -> SwarmFarm:
@@ -44,13 +45,15 @@ def test_images_keep_their_path_under_the_registry():
 def test_several_hosts_need_a_registry_and_one_host_does_not():
     farm = swarm_farm()
     with pytest.raises(UsageError, match=r"the swarm has 2 hosts .* set --registry HOST:PORT"):
-        farm._publish(["farm-local/hub:4.48.0"], hosts=2)
-    assert farm._publish(["farm-local/hub:4.48.0"], hosts=1) == {"farm-local/hub:4.48.0": "farm-local/hub:4.48.0"}
+        farm._publish([f"farm-local/hub:{GRID_VERSION}"], hosts=2)
+    assert farm._publish([f"farm-local/hub:{GRID_VERSION}"], hosts=1) == {
+        f"farm-local/hub:{GRID_VERSION}": f"farm-local/hub:{GRID_VERSION}"
+    }
 
 
 def test_node_service_reads_the_secret_from_a_file_and_registers_under_its_task_name():
     farm = swarm_farm(nodes={"chrome": 3})
-    image = "r:5000/farm-local/node-chrome:4.48.0@sha256:ab"
+    image = f"r:5000/farm-local/node-chrome:{GRID_VERSION}@sha256:ab"
     spec = farm._node_service_spec("chrome", image, ("sid", "farm-registration", SECRET_FILE), "10.9.0.1")
     assert spec.replicas == 3 and spec.name == "farm-node-chrome"
     assert spec.secret == ("sid", "farm-registration", SECRET_FILE)

@@ -4,7 +4,7 @@ import os
 
 import docker
 
-from farm.grid import GridClient
+from farm.infra.grid import GridClient
 
 
 def kill_my_browser(driver, browser_name: str) -> None:

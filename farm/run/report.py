@@ -1,0 +1,230 @@
+"""One Allure report for one or more result folders (a run, or every job of a CI browser matrix).
+
+Generation is Allure's own (allure-commandline, pinned and installed from npm by scripts/setup);
+farm only stages the inputs: the results of every folder, one merged environment and executor, the
+categories that split product failures from infrastructure, and the previous report's history so
+trends grow run after run. The new report replaces the old one only once it is complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from farm import __version__
+from farm.core.errors import ReportError, ReportToolError
+from farm.core.progress import Progress
+from farm.core.report_files import (
+    CATEGORIES,
+    environment_for_run,
+    executor_from_env,
+    executors_as_environment,
+    flag_flaky,
+    from_properties,
+    merge_environments,
+    not_run_results,
+    to_properties,
+)
+from farm.core.runfolder import ReportsFolder, RunFolder
+from farm.infra.images import cache_dir
+
+ALLURE_VERSION = "2.46.1"
+FIXED_FILES = ("environment.properties", "executor.json", "categories.json")
+
+
+def find_generator() -> str:
+    """The Allure command line: FARM_ALLURE, the one scripts/setup installs, or `allure` on PATH."""
+    candidates = [
+        os.environ.get("FARM_ALLURE", ""),
+        str(cache_dir() / f"allure-{ALLURE_VERSION}" / "node_modules" / ".bin" / "allure"),
+        shutil.which("allure") or "",
+    ]
+    for candidate in candidates:
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    raise ReportToolError(
+        "the Allure generator is not installed; run `scripts/setup` "
+        f"(it installs allure-commandline@{ALLURE_VERSION} from npm) or set FARM_ALLURE"
+    )
+
+
+def allure_results_in(folder: Path) -> Path:
+    """Accept a run folder (with allure-results/ inside) or an allure-results folder itself."""
+    if not folder.exists():
+        raise ReportError(f"results folder {folder} does not exist")
+    inner = RunFolder(folder).allure_results
+    results = inner if inner.is_dir() else folder
+    if not results.is_dir() or not any(results.iterdir()):
+        raise ReportError(f"results folder {folder} is empty; run `farm test` first")
+    if not any(results.glob("*-result.json")):
+        raise ReportError(f"{folder} holds no Allure results (*-result.json); give a farm run folder or an allure-results folder")
+    return results
+
+
+def latest_run(reports_dir: Path) -> Path:
+    runs = ReportsFolder(reports_dir).runs()
+    if not runs:
+        raise ReportError(f"no runs under {reports_dir}; run `farm test` first or name a results folder")
+    return runs[-1].path
+
+
+def write_run_files(results: Path, summary: Mapping[str, Any], grid: Mapping[str, Any], base_url: str) -> None:
+    """A run's own environment, executor and categories, written next to its results."""
+    results.mkdir(parents=True, exist_ok=True)
+    (results / "environment.properties").write_text(
+        to_properties(environment_for_run(summary, grid, __version__, base_url)), encoding="utf-8"
+    )
+    (results / "executor.json").write_text(json.dumps(executor_from_env(os.environ, socket.gethostname())), encoding="utf-8")
+    (results / "categories.json").write_text(json.dumps(CATEGORIES, indent=1), encoding="utf-8")
+    for result in not_run_results(summary.get("not_run_cells", []), int(time.time() * 1000)):
+        (results / f"{result['uuid']}-result.json").write_text(json.dumps(result), encoding="utf-8")
+    if summary.get("flaky"):
+        mark_flaky(results, set(summary["flaky"]))
+
+
+def mark_flaky(results: Path, flaky: set[str]) -> None:
+    """Set Allure's flaky flag on the final attempt of each flaky cell, in place."""
+    loaded = {}
+    for path in results.glob("*-result.json"):
+        with contextlib.suppress(OSError, ValueError):
+            loaded[path] = json.loads(path.read_text(encoding="utf-8"))
+    flagged = {id(result) for result in flag_flaky(list(loaded.values()), flaky)}
+    for path, result in loaded.items():
+        if id(result) in flagged:
+            path.write_text(json.dumps(result), encoding="utf-8")
+
+
+def _job_name(results: Path, taken: set[str]) -> str:
+    base = results.parent.name if results == RunFolder(results.parent).allure_results else results.name
+    name, n = base, 1
+    while name in taken:
+        n += 1
+        name = f"{base}-{n}"
+    taken.add(name)
+    return name
+
+
+def stage(folders: list[Path], staging: Path, trend: Path | None) -> None:
+    """Copy every job's results into one folder with merged environment and executor files."""
+    staging.mkdir(parents=True)
+    environments: list[tuple[str, dict[str, str]]] = []
+    executors: list[tuple[str, dict[str, Any]]] = []
+    taken: set[str] = set()
+    for results in folders:
+        job = _job_name(results, taken)
+        for item in results.iterdir():
+            if item.is_file() and item.name not in FIXED_FILES:
+                shutil.copy2(item, staging / item.name)  # result and attachment names are uuids: no clashes
+        env_file, executor_file = results / "environment.properties", results / "executor.json"
+        environments.append((job, from_properties(env_file.read_text(encoding="utf-8")) if env_file.exists() else {}))
+        if executor_file.exists():
+            with contextlib.suppress(ValueError):
+                executors.append((job, json.loads(executor_file.read_text(encoding="utf-8"))))
+    env = merge_environments(environments) if len(environments) > 1 else dict(environments[0][1])
+    if len(executors) > 1:
+        env.update(executors_as_environment(executors))
+    (staging / "environment.properties").write_text(to_properties(env), encoding="utf-8")
+    if executors:
+        executor = dict(executors[0][1])
+        if len(executors) > 1:
+            executor["buildName"] = f"{executor.get('buildName', '')} (+{len(executors) - 1} more jobs)".strip()
+        (staging / "executor.json").write_text(json.dumps(executor), encoding="utf-8")
+    (staging / "categories.json").write_text(json.dumps(CATEGORIES, indent=1), encoding="utf-8")
+    if trend is not None and trend.is_dir():
+        shutil.copytree(trend, staging / "history")  # Allure reads its trend data from results/history
+
+
+def generate(
+    folders: list[Path], output: Path, trend: Path | None, single_file: bool = False, progress: Progress = lambda _m: None
+) -> Path:
+    """Stage, run Allure, then swap the new report in; on any failure the old report stays."""
+    results = [allure_results_in(folder) for folder in folders]
+    generator = find_generator()
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        workdir = Path(tempfile.mkdtemp(prefix=".farm-report-", dir=output.parent))
+    except OSError as exc:
+        raise ReportError(f"output folder {output} is not writable ({exc.strerror}); choose another with --output") from exc
+    try:
+        stage(results, workdir / "results", trend)
+        progress(f"generating the Allure report from {len(results)} result folder(s)")
+        command = [generator, "generate", str(workdir / "results"), "-o", str(workdir / "report"), "--clean"]
+        if single_file:
+            command.append("--single-file")
+        proc = subprocess.run(command, capture_output=True, text=True)
+        if proc.returncode != 0 or not (workdir / "report" / "index.html").exists():
+            last = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+            raise ReportToolError(f"Allure could not generate the report (exit {proc.returncode}): {last[0]}")
+        _swap_in(workdir / "report", output)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return output
+
+
+def _swap_in(new: Path, output: Path) -> None:
+    old = output.with_name(output.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    try:
+        if output.exists():
+            output.rename(old)
+        new.rename(output)
+    except OSError as exc:
+        if old.exists() and not output.exists():
+            old.rename(output)
+        raise ReportError(f"output folder {output} is not writable ({exc.strerror}); the previous report is unchanged") from exc
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def keep_trend(report: Path, trend: Path) -> None:
+    """Save the report's trend data (Allure's `history` folder) for the next report to carry on."""
+    source = report / "history"
+    if not source.is_dir():
+        return
+    tmp = trend.with_name(trend.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(source, tmp)
+    shutil.rmtree(trend, ignore_errors=True)
+    tmp.rename(trend)
+
+
+def build(
+    folders: list[Path],
+    output: Path,
+    reports_dir: Path,
+    trend: Path | None = None,
+    single_file: bool = False,
+    progress: Progress = lambda _m: None,
+) -> Path:
+    """`farm report`: generate from `folders` carrying Allure's trend from `trend` (default: the last report's)."""
+    kept = ReportsFolder(reports_dir).trend
+    generate(folders, output, trend or kept, single_file, progress)
+    keep_trend(output, kept)
+    return output
+
+
+def serve_until_interrupted(report: Path, announce: Callable[[str], None]) -> None:
+    """`--open`: serve the report on 127.0.0.1 (Allure's pages need HTTP) until Ctrl-C."""
+    import time
+    import webbrowser
+
+    from farm.infra.appserver import serve
+
+    with serve(report, "127.0.0.1") as port:
+        url = f"http://127.0.0.1:{port}/"
+        announce(f"serving the report at {url} (Ctrl-C to stop)")
+        if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+            webbrowser.open(url)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
