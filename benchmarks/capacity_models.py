@@ -32,7 +32,6 @@ from grid_makespan import APP, SUITES, measured, pytest_mode  # benchmarks/grid_
 from isolation_cost import farm_overhead as isolation_overhead  # benchmarks/isolation_cost.py
 
 from farm.core.config import load_config
-from farm.infra import farms as farm_api
 from farm.infra.farms import FarmLink
 from farm.plugin.worker.isolation import probe_site
 from farm.run.options import TestOptions
@@ -123,7 +122,7 @@ def main() -> None:
             runs[f"per-browser, {isolation}"] = run = farm_test(work, f"per-browser-{isolation}", isolation)
             print(f"  farm test --isolation {isolation}, per-browser nodes: {run['wall']:.1f}s", flush=True)
         print("isolation overhead per cell (benchmarks/isolation_cost.py):", flush=True)
-        with probe_site(farm_api.gateway(config)) as url:
+        with FarmLink(config) as farm_link, probe_site(farm_link.gateway()) as url:
             assert url is not None
             overhead = {b: isolation_overhead(config.grid_url, b, url, args.cells) for b in BROWSERS.split(",")}
         print("shared nodes: 2 nodes x 2 sessions, each serving chrome and firefox", flush=True)

@@ -89,7 +89,7 @@ def video_cost(name: str) -> None:
         cpu_before = node_cpu_seconds(client, name)
         started = time.monotonic()
         subprocess.run(
-            [sys.executable, "-m", "farm", "test", str(DEMO), "--video", mode, "--no-report", "--results-dir", str(results / "run")],
+            [sys.executable, "-m", "farm", "test", "--demo", "--video", mode, "--no-report", "--results-dir", str(results / "run")],
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -21,8 +21,8 @@ from collections.abc import Callable
 from selenium import webdriver
 
 from farm.core.config import load_config
-from farm.infra import farms as farm_api
 from farm.infra.browsers import open_session, reachable_sockets
+from farm.infra.farms import FarmLink
 from farm.plugin.worker.isolation import BidiContexts, KeptBrowser, leaks, probe_site, uses_cdp
 
 
@@ -102,7 +102,7 @@ def main() -> None:
     parser.add_argument("--compare", action="store_true", help="also Chrome's contexts over BiDi, side by side")
     args = parser.parse_args()
     config = load_config()
-    with probe_site(farm_api.gateway(config)) as url:
+    with FarmLink(config) as farm, probe_site(farm.gateway()) as url:
         assert url is not None
         print(f"isolation per cell: {args.cells} cells of each kind per browser, interleaved")
         for browser in ("chrome", "firefox"):

@@ -56,6 +56,12 @@ def assert_statuses(summary: dict, expected: dict[str, str], browsers: tuple[str
     assert statuses(summary) == {(test, browser): status for test, status in expected.items() for browser in browsers}
 
 
+def serving(suite: str | Path) -> list[str]:
+    """`--app-dir` for a suite of these tests that ships its app in app/ (farm serves nothing unless asked)."""
+    app = Path(str(suite).split("::")[0]) / "app"
+    return ["--app-dir", str(app)] if app.is_dir() else []
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -23,6 +23,7 @@ from typing import Any
 import click
 from rich.table import Table
 
+from farm import __version__, resources
 from farm.cli import views
 from farm.cli.terminal import reporting, stderr, stdout
 from farm.core.catalogue import buildable, parse_browsers
@@ -32,6 +33,7 @@ from farm.core.runfolder import ReportsFolder
 from farm.core.schedule import parse_shard
 from farm.infra import farms
 from farm.infra import images as images_api
+from farm.infra import started as farm_record
 from farm.infra.engine import Engine
 from farm.run import report as report_api
 from farm.run.learning import learn_from_summaries
@@ -45,7 +47,7 @@ grid_url_option = click.option("--grid-url", default=None, help="Use this existi
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="farm")
+@click.version_option(version=__version__, prog_name="farm")
 def app() -> None:
     """Run pytest + Selenium suites on every browser through a Selenium Grid on Docker."""
 
@@ -55,15 +57,18 @@ def images() -> None:
     """Images for the hub and browser nodes."""
 
 
-def config_from(**flags: Any) -> FarmConfig:
-    """The config file plus flags; string flags are parsed here so their errors name the flag."""
+def config_from(started: bool = True, **flags: Any) -> FarmConfig:
+    """The config file plus flags; string flags are parsed here so their errors name the flag.
+    `started`: where `farm up` put this farm (its engine and hub) beats the file and environment."""
     if flags.get("browsers") is not None:
         flags["browsers"] = parse_browsers(flags["browsers"])
     if flags.get("nodes") is not None:
         flags["nodes"] = parse_counts(flags["nodes"])
     if flags.get("images") is not None:
         flags["images"] = parse_images(",".join(flags["images"])) if flags["images"] else None
-    return load_config(Path.cwd(), **flags)
+    config = load_config(Path.cwd(), **flags)
+    record = farm_record.recall(config.name) if started else {}
+    return load_config(Path.cwd(), started=record, **flags) if record else config
 
 
 def show(lines: Iterable[Table | str]) -> None:
@@ -116,6 +121,7 @@ def up(
 ) -> int:
     """Start the hub and browser nodes (or reconcile them to the config) and wait until ready."""
     config = config_from(
+        started=False,
         browsers=browsers,
         nodes=nodes,
         max_sessions=max_sessions,
@@ -133,6 +139,7 @@ def up(
     config.browsers = config.farm_browsers()
     with reporting("farm up") as progress:
         result = farms.up(config, progress)
+    farm_record.remember(config)
     for note in result.notes:
         stderr.print(f"note: {note}", markup=False)
     if result.changed:
@@ -152,7 +159,9 @@ def up(
 @docker_option
 def down(name: str | None, docker_host: str | None) -> int:
     """Remove every container and network of the farm, including ones a crashed run left."""
-    removed = farms.down(config_from(name=name, docker_host=docker_host))
+    config = config_from(name=name, docker_host=docker_host)
+    removed = farms.down(config)
+    farm_record.forget(config.name)
     stdout.print(f"removed {len(removed)}: {', '.join(removed)}" if removed else "nothing to remove", markup=False)
     return ExitCode.OK
 
@@ -203,8 +212,9 @@ def calibrate(browser: str, up_to: int, seconds: float, grid_url: str | None, na
 @click.option("--reruns", type=int, default=0, help="Rerun failed cells up to N times (every attempt is kept).")
 @click.option("--timeout", type=float, default=None, help="Per-test timeout in seconds (pytest-timeout).")
 @click.option("--shard", default=None, help="Run only part I of N of the matrix, e.g. 2/4.")
-@click.option("--base-url", default=None, help="Use this running application instead of serving the suite's app/.")
-@click.option("--app-dir", default=None, help="Serve this folder as the application under test.")
+@click.option("--base-url", default=None, help="Use this running application (the browsers' localhost is this machine's).")
+@click.option("--app-dir", default=None, help="Serve this folder of static files as the application under test (config: app_dir).")
+@click.option("--demo", is_flag=True, help="Run farm's bundled demo suite (and serve its app) instead of PATH.")
 @click.option("--no-report", is_flag=True, help="Do not generate the Allure report at the end.")
 @click.option("--failed-first", is_flag=True, help="Run the cells that failed in the previous run first, then longest first.")
 @click.option(
@@ -240,17 +250,22 @@ def test_command(
     video: str | None,
     fail_on_console_error: bool,
     isolation: str | None,
+    demo: bool,
     name: str | None,
 ) -> int:
-    """Run every selected test on every selected browser, longest expected first."""
+    """Run every selected test on every selected browser, longest expected first. With no PATH,
+    pytest's own rules choose the tests (testpaths, else the current folder)."""
     if base_url and app_dir:
         raise click.UsageError("--base-url and --app-dir exclude each other")
+    if demo and paths:
+        raise click.UsageError("--demo runs farm's demo suite; give PATH or --demo, not both")
     config = config_from(browsers=browsers, name=name)
     flags = click.get_current_context().params
     options = TestOptions(**{key: flags[key] for key in TestOptions.FLAGS}, shard=parse_shard(shard) if shard else None)
     options.pytest_args = list((obj or {}).get("pytest_args", []))
-    if paths:
-        options.paths = list(paths)
+    options.paths = list(paths)
+    if demo:
+        options.paths, options.app_dir = [str(resources.folder("demo"))], options.app_dir or str(resources.folder("demo") / "app")
     with reporting("farm test") as progress:
         outcome = run_matrix(config, options, progress)
     show(views.run_lines(outcome))

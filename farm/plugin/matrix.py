@@ -70,7 +70,7 @@ class MatrixPlugin:
         self.base_url = config.getoption("farm_base_url")
         run_dir = config.getoption("farm_run_dir")
         self.run = RunFolder(Path(run_dir)) if run_dir else None
-        # `farm test` decided capacity, history and shard; the run plans from its one collection.
+        # `farm test` decided capacity, durations and shard; the run plans from its one collection.
         self.planning = Planning.load(self.run.planning) if self.run and self.run.planning.exists() else None
         workerinput = getattr(config, "workerinput", {})
         self.worker_id = workerinput.get("workerid", "")

@@ -12,12 +12,10 @@ from farm.core.errors import UsageError
 from farm.core.failures import RERUN_PATTERN
 from farm.core.runfolder import ReportsFolder, RunFolder
 
-DEFAULT_SUITE = Path("suites/demo")
-
 
 @dataclass
 class TestOptions:
-    paths: list[str] = field(default_factory=lambda: [str(DEFAULT_SUITE)])
+    paths: list[str] = field(default_factory=list)  # none: pytest's own rules (testpaths, else the current folder)
     keyword: str | None = None
     markexpr: str | None = None
     grid_url: str | None = None

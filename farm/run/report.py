@@ -1,9 +1,9 @@
 """One Allure report for one or more result folders (a run, or every job of a CI browser matrix).
 
-Generation is Allure's own (allure-commandline, pinned and installed from npm by scripts/setup);
-farm only stages the inputs: the results of every folder, one merged environment and executor, the
-categories that split product failures from infrastructure, and the previous report's history so
-trends grow run after run. The new report replaces the old one only once it is complete.
+Generation is Allure's own (allure-commandline, pinned; farm installs it from npm into its cache
+on first use); farm only stages the inputs: the results of every folder, one merged environment
+and executor, the categories that split product failures from infrastructure, and the previous
+report's trend data so trends grow run after run. The new report replaces the old one only once it is complete.
 """
 
 from __future__ import annotations
@@ -38,23 +38,47 @@ from farm.core.runfolder import ReportsFolder, RunFolder
 from farm.infra.images import cache_dir
 
 ALLURE_VERSION = "2.46.1"
+GENERATOR_NEEDS = {"npm": "npm", "java": "default-jre-headless"}  # tool -> the Debian package that brings it
 FIXED_FILES = ("environment.properties", "executor.json", "categories.json")
 
 
-def find_generator() -> str:
-    """The Allure command line: FARM_ALLURE, the one scripts/setup installs, or `allure` on PATH."""
-    candidates = [
-        os.environ.get("FARM_ALLURE", ""),
-        str(cache_dir() / f"allure-{ALLURE_VERSION}" / "node_modules" / ".bin" / "allure"),
-        shutil.which("allure") or "",
-    ]
-    for candidate in candidates:
+def cached_generator() -> Path:
+    return cache_dir() / f"allure-{ALLURE_VERSION}" / "node_modules" / ".bin" / "allure"
+
+
+def find_generator(progress: Progress = lambda _m: None) -> str:
+    """The Allure command line: FARM_ALLURE, farm's cached one, or `allure` on PATH; failing those,
+    farm installs allure-commandline into its cache (once, from npm). Allure 2 runs on Java."""
+    for candidate in (os.environ.get("FARM_ALLURE", ""), str(cached_generator()), shutil.which("allure") or ""):
         if candidate and os.access(candidate, os.X_OK):
             return candidate
-    raise ReportToolError(
-        "the Allure generator is not installed; run `scripts/setup` "
-        f"(it installs allure-commandline@{ALLURE_VERSION} from npm) or set FARM_ALLURE"
-    )
+    missing = {tool: package for tool, package in GENERATOR_NEEDS.items() if shutil.which(tool) is None}
+    if missing:
+        raise ReportToolError(
+            f"the Allure report needs {' and '.join(missing)}, which farm cannot find; install them "
+            f"(Debian, as root: `apt-get install {' '.join(missing.values())}`), or set FARM_ALLURE to an Allure command line"
+        )
+    return install_generator(progress)
+
+
+def install_generator(progress: Progress) -> str:
+    """allure-commandline@ALLURE_VERSION into farm's cache, in a temporary folder first so an
+    interrupted install leaves nothing that looks installed."""
+    target = cached_generator().parents[2]
+    progress(f"installing allure-commandline@{ALLURE_VERSION} into {target} (once)")
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        package = f"allure-commandline@{ALLURE_VERSION}"
+        command = ["npm", "install", "--silent", "--no-audit", "--no-fund", "--prefix", str(staging), package]
+        proc = subprocess.run(command, capture_output=True, text=True)
+        if proc.returncode != 0:
+            last = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+            raise ReportToolError(f"npm could not install allure-commandline@{ALLURE_VERSION} (exit {proc.returncode}): {last[0]}")
+        shutil.rmtree(target, ignore_errors=True)
+        staging.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return str(cached_generator())
 
 
 def allure_results_in(folder: Path) -> Path:
@@ -148,7 +172,7 @@ def generate(
 ) -> Path:
     """Stage, run Allure, then swap the new report in; on any failure the old report stays."""
     results = [allure_results_in(folder) for folder in folders]
-    generator = find_generator()
+    generator = find_generator(progress)
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
         workdir = Path(tempfile.mkdtemp(prefix=".farm-report-", dir=output.parent))

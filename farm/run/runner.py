@@ -1,9 +1,9 @@
-"""`farm test`: the matrix on the Grid, longest expected first, with results, summary and history.
+"""`farm test`: the matrix on the Grid, longest expected first, with results, summary and durations.
 
 Flow: grid capacity (farm.core.capacity) -> pytest with one xdist worker per slot of each browser ->
 the workers plan from their one collection (farm.core.schedule.Planning: expected durations from the
-history, the shard, longest first) -> the farm's scheduler dispatches within the capacity ->
-one JSON line per finished cell -> summary.json and an updated history. Launching and watching
+measured ones, the shard, longest first) -> the farm's scheduler dispatches within the capacity ->
+one JSON line per finished cell -> summary.json and the updated durations. Launching and watching
 pytest itself is farm.run.launch; every file of the run is named by farm.core.runfolder.
 """
 
@@ -93,7 +93,8 @@ def run_matrix(config: FarmConfig, options: TestOptions, progress: Progress) -> 
 
 def _run_matrix(config: FarmConfig, options: TestOptions, progress: Progress, farm: FarmLink | None) -> RunOutcome:
     client = GridClient(options.grid_url or config.grid_url)
-    options = dataclasses.replace(options, isolation=options.isolation or config.isolation)
+    app_dir = options.app_dir or ("" if options.base_url else config.app_dir)  # --base-url beats the config's app
+    options = dataclasses.replace(options, isolation=options.isolation or config.isolation, app_dir=app_dir or None)
     recording = video_options(config, options, farm)
     capacity = check_capacity(client, config.browsers)
     run = RunFolder(new_results_dir(config, options.results_dir))
@@ -179,7 +180,7 @@ def finish_run(
     secret: Callable[[], str] = lambda: "",
 ) -> RunOutcome:
     """Sessions a killed worker left, the summary with flaky marks, Allure's side files, and what the
-    history learns (durations, verdicts)."""
+    next runs learn (durations, verdicts)."""
     pytest_exit, stopped, queue_wait = launched.exit_code, launched.stopped, launched.queue_wait
     cells = plan.planned_cells()
     quit_leftover_sessions(client, run.sessions, secret)

@@ -28,7 +28,7 @@ class Application:
 
 @contextlib.contextmanager
 def application(options: TestOptions, farm: FarmLink | None) -> Iterator[Application]:
-    """The base URL (serving the suite's app/ folder if it has one) and, on the farm's own grid, the
+    """The base URL (serving --app-dir if given) and, on the farm's own grid, the
     loopback proxy that takes the browsers' localhost to this machine, for the length of the run.
     `farm`: the farm's own grid (None: a grid given with --grid-url)."""
     with contextlib.ExitStack() as stack:
@@ -41,15 +41,15 @@ def application(options: TestOptions, farm: FarmLink | None) -> Iterator[Applica
 
 
 def _base_url(options: TestOptions, gateway: str | None, stack: contextlib.ExitStack) -> str:
-    """--base-url as given (localhost reaches this machine through the proxy), else the app/ folder
-    served on the farm network's gateway (or on 127.0.0.1 for a grid given with --grid-url)."""
+    """--base-url as given (localhost reaches this machine through the proxy), else the folder that
+    --app-dir (or the config's app_dir) names, served on the farm network's gateway (on 127.0.0.1
+    for a grid given with --grid-url). Nothing is served unless asked: a project's folder called
+    app/ may well be its source code."""
     if options.base_url:
         return options.base_url
-    app_dir = (
-        Path(options.app_dir) if options.app_dir else next((Path(p) / "app" for p in options.paths if (Path(p) / "app").is_dir()), None)
-    )
-    if app_dir is None:
+    if not options.app_dir:
         return ""
+    app_dir = Path(options.app_dir)
     if not app_dir.is_dir():
         raise UsageError(f"--app-dir {app_dir} is not a folder")
     host, alias = (gateway, APP_HOST_ALIAS) if gateway else ("127.0.0.1", "127.0.0.1")

@@ -17,7 +17,7 @@ from farm.core.config import load_config
 from farm.infra.appserver import serve
 from farm.infra.browsers import open_session, reachable_sockets
 from farm.plugin.worker.console import listen
-from tests.conftest import BROWSERS, assert_statuses, module_farm_dir
+from tests.conftest import BROWSERS, assert_statuses, module_farm_dir, serving
 from tests.integration.test_report import host_chromium  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.integration
@@ -32,7 +32,8 @@ def farm_test(farm_dir: Path, run: str, *args: str, pytest_args: tuple[str, ...]
     results = farm_dir / "reports" / run
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(farm_dir)
-        code = main(["test", *args, "--browsers", ",".join(BROWSERS), "--results-dir", str(results), *pytest_args])
+        app = [] if "--app-dir" in args else serving(args[0])
+        code = main(["test", *args, *app, "--browsers", ",".join(BROWSERS), "--results-dir", str(results), *pytest_args])
     return code, json.loads((results / "summary.json").read_text()), results
 
 
@@ -162,6 +163,6 @@ def test_a_session_kept_across_cells_gives_each_cell_its_own_video(farm_dir):
 def test_video_needs_the_farms_own_nodes(farm_dir, capsys):
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(farm_dir)
-        code = main(["test", PAGE_ERRORS, "--video", "failed", "--grid-url", "http://127.0.0.1:9", "--no-report"])
+        code = main(["test", PAGE_ERRORS, *serving(PAGE_ERRORS), "--video", "failed", "--grid-url", "http://127.0.0.1:9", "--no-report"])
     assert code != 0
     assert "--video failed records on the farm's own nodes" in capsys.readouterr().err

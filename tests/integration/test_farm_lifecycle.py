@@ -11,7 +11,7 @@ import pytest
 from farm.core import labels
 from farm.core.catalogue import GRID_VERSION
 from farm.infra.browsers import open_session
-from tests.conftest import free_port, leftovers, module_farm, wait_until, write_config
+from tests.conftest import free_port, leftovers, module_farm, wait_until
 
 pytestmark = pytest.mark.integration
 NAME = "farm-it-life"
@@ -124,13 +124,20 @@ def test_scale_up_then_down(farm_dir, cli_in):
         cli("up", "--browsers", "chrome,firefox", "--nodes", "chrome=1,firefox=1")
 
 
-def test_down_removes_every_farm_container_and_network(tmp_path, cli_in):
-    """On a farm of its own, so that no other test of the module depends on running before it."""
-    name = f"{NAME}-down"
-    write_config(tmp_path, name, free_port())
+def test_the_farm_started_on_another_port_is_found_then_removed(tmp_path, cli_in):
+    """`farm up --port P` once: `farm status`, `farm test` and `farm down` find that farm without the
+    flag (its config names no port). On a farm of its own, so no other test depends on its order."""
+    name, port = f"{NAME}-port", free_port()
+    (tmp_path / "farm.toml").write_text(f'name = "{name}"\nimage_set = "local"\noffline = true\n')
+    (tmp_path / "test_page.py").write_text("def test_page(driver):\n    driver.get('about:blank')\n")
     cli = cli_in(tmp_path)
     try:
-        assert cli("up", "--browsers", "chrome")[0] == 0
+        code, out, _ = cli("up", "--browsers", "chrome", "--port", str(port))
+        assert code == 0 and f"grid ready at http://127.0.0.1:{port}" in out
+        code, out, _ = cli("status", "--json")
+        assert code == 0 and json.loads(out)["grid_url"] == f"http://127.0.0.1:{port}"
+        code, out, err = cli("test", "--browsers", "chrome", "--no-report")
+        assert code == 0, out + err
         assert {f"{name}-hub", f"{name}-grid", f"{name}-node-chrome-1"} <= set(leftovers(name))
         code, out, _ = cli("down")
         assert code == 0 and f"{name}-hub" in out and f"{name}-grid" in out

@@ -9,7 +9,7 @@ import pytest
 
 from farm.cli.main import main
 from farm.core.runfolder import RUN_PREFIX
-from tests.conftest import free_port, is_png, module_farm_dir
+from tests.conftest import free_port, is_png, module_farm_dir, serving
 
 pytestmark = pytest.mark.integration
 NAME = "farm-it-test"
@@ -33,7 +33,21 @@ def mixed_run(farm_dir):
     results = farm_dir / "reports" / "mixed"
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(farm_dir)
-        code = main(["test", str(MIXED), "--browsers", "chrome,firefox", "--results-dir", str(results), "--timeout", "8", "--reruns", "1"])
+        code = main(
+            [
+                "test",
+                str(MIXED),
+                *serving(MIXED),
+                "--browsers",
+                "chrome,firefox",
+                "--results-dir",
+                str(results),
+                "--timeout",
+                "8",
+                "--reruns",
+                "1",
+            ]
+        )
     return code, results
 
 

@@ -16,7 +16,7 @@ from farm.core import labels
 from farm.core.catalogue import BROWSERS as CATALOGUE
 from farm.core.catalogue import GRID_VERSION, HUB_LOCAL_IMAGE
 from farm.infra.appserver import serve
-from tests.conftest import free_port, leftovers, wait_until
+from tests.conftest import free_port, leftovers, serving, wait_until
 
 pytestmark = pytest.mark.integration
 NAME = "farm-it-byhand"
@@ -106,7 +106,7 @@ def test_a_browser_the_grid_lacks_is_refused_before_anything_runs(hand_made_grid
     url, _gateway = hand_made_grid
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(tmp_path)
-        code = main(["test", str(DEMO), "--browsers", "firefox", "--grid-url", url, "--results-dir", str(tmp_path / "run")])
+        code = main(["test", str(DEMO), *serving(DEMO), "--browsers", "firefox", "--grid-url", url, "--results-dir", str(tmp_path / "run")])
     assert code == 3
     assert f"the grid at {url} has no slots for firefox" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()  # the hub, on its defaults, would have queued it for 300 s

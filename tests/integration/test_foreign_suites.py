@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from farm.cli.main import main
-from tests.conftest import BROWSERS, assert_statuses, is_png, module_farm_dir, statuses
+from tests.conftest import BROWSERS, assert_statuses, is_png, module_farm_dir, serving, statuses
 
 pytestmark = pytest.mark.integration
 NAME = "farm-it-foreign"
@@ -24,7 +24,9 @@ def run_suite(farm_dir: Path, name: str, suite: str, *pytest_args: str) -> tuple
     passthrough = ["--", *pytest_args] if pytest_args else []
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(farm_dir)
-        code = main(["test", suite, "--browsers", ",".join(BROWSERS), "--results-dir", str(results), "--no-report", *passthrough])
+        code = main(
+            ["test", suite, *serving(suite), "--browsers", ",".join(BROWSERS), "--results-dir", str(results), "--no-report", *passthrough]
+        )
     return code, json.loads((results / "summary.json").read_text())
 
 

@@ -11,11 +11,11 @@ import pytest
 
 from farm.cli.main import main
 from farm.core.config import load_config
-from farm.infra import farms as farm_api
 from farm.infra.browsers import open_session
+from farm.infra.farms import FarmLink
 from farm.plugin.worker.browser_socket import Pending
 from farm.plugin.worker.isolation import Contexts, KeptBrowser, leaks, probe_site, uses_cdp
-from tests.conftest import BROWSERS, module_farm_dir
+from tests.conftest import BROWSERS, module_farm_dir, serving
 
 pytestmark = pytest.mark.integration
 NAME = "farm-it-isolation"
@@ -28,7 +28,7 @@ def farm_test(farm_dir: Path, run: str, *args: str) -> tuple[int, dict, Path]:
     results = farm_dir / "reports" / run
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(farm_dir)
-        code = main(["test", SUITE, "--browsers", ",".join(BROWSERS), "--results-dir", str(results), "--no-report", *args])
+        code = main(["test", SUITE, *serving(SUITE), "--browsers", ",".join(BROWSERS), "--results-dir", str(results), "--no-report", *args])
     return code, json.loads((results / "summary.json").read_text()), results
 
 
@@ -95,7 +95,7 @@ def test_the_probe_sees_state_that_outlives_a_cell(farm_dir, browser):
     IndexedDB, cached response and window the first cell left (sessionStorage is per tab, so not
     that)."""
     config = load_config(farm_dir)
-    with probe_site(farm_api.gateway(config)) as url:
+    with FarmLink(config) as farm, probe_site(farm.gateway()) as url:
         assert url is not None
         kept = KeptBrowser(open_session(config.grid_url, browser, bidi=not uses_cdp(browser)), config.grid_url)
         try:

@@ -19,7 +19,7 @@ from farm.cli.main import main
 from farm.core.catalogue import GRID_VERSION
 from farm.infra.appserver import serve
 from farm.infra.browsers import OFFLINE_CHROMIUM_ARGS
-from tests.conftest import module_farm
+from tests.conftest import module_farm, serving
 
 pytestmark = pytest.mark.integration
 NAME = "farm-it-report"
@@ -56,7 +56,22 @@ def job_results(farm_dir):
     jobs = {}
     for browser in ("chrome", "firefox"):
         jobs[browser] = farm_dir / "jobs" / f"job-{browser}"
-        assert farm(farm_dir, "test", MIXED, "-k", QUICK, "--browsers", browser, "--results-dir", str(jobs[browser]), "--no-report") == 1
+        assert (
+            farm(
+                farm_dir,
+                "test",
+                MIXED,
+                *serving(MIXED),
+                "-k",
+                QUICK,
+                "--browsers",
+                browser,
+                "--results-dir",
+                str(jobs[browser]),
+                "--no-report",
+            )
+            == 1
+        )
     return jobs
 
 
@@ -80,7 +95,7 @@ def test_shards_merge_into_exactly_the_matrix(farm_dir):
     folders = []
     for index in (1, 2):
         folder = farm_dir / "shards" / f"shard-{index}"
-        farm(farm_dir, "test", MIXED, "-k", QUICK, "--shard", f"{index}/2", "--results-dir", str(folder), "--no-report")
+        farm(farm_dir, "test", MIXED, *serving(MIXED), "-k", QUICK, "--shard", f"{index}/2", "--results-dir", str(folder), "--no-report")
         folders.append(folder)
     ran = [json.loads((f / "summary.json").read_text())["cells"] for f in folders]
     assert ran[0] and ran[1] and not {c["nodeid"] for c in ran[0]} & {c["nodeid"] for c in ran[1]}
@@ -148,7 +163,7 @@ def host_chromium():
 
 def test_report_in_a_real_browser_shows_totals_per_browser_and_the_failure_screenshot(farm_dir, host_chromium):
     run = farm_dir / "e2e"
-    assert farm(farm_dir, "test", MIXED, "-k", QUICK, "--results-dir", str(run)) == 1
+    assert farm(farm_dir, "test", MIXED, *serving(MIXED), "-k", QUICK, "--results-dir", str(run)) == 1
     report = run / "report"
     assert (report / "index.html").exists()
     driver = host_chromium

@@ -25,11 +25,11 @@ from selenium.webdriver.firefox.options import Options as FirefoxOptions
 
 from farm.core.config import load_config
 from farm.core.runfolder import RunFolder, append_line, read_lines
-from farm.infra import farms as farm_api
 from farm.infra.browsers import open_session
+from farm.infra.farms import FarmLink
 from farm.infra.grid import GridClient
 from farm.run.cleanup import quit_leftover_sessions
-from tests.conftest import default_signals, module_farm, wait_until
+from tests.conftest import default_signals, module_farm, serving, wait_until
 
 pytestmark = pytest.mark.integration
 NAME = "farm-it-faults"
@@ -49,6 +49,7 @@ def start_run(directory: Path, results: Path) -> subprocess.Popen[str]:
         "farm",
         "test",
         MIXED,
+        *serving(MIXED),
         "-k",
         "test_hangs or test_passes",
         "--timeout",
@@ -174,7 +175,7 @@ def test_registration_secret_never_appears_in_output_logs_or_reports(farm_dir, c
     cli = cli_in(directory)
     outputs = [cli("up", "--browsers", "chrome,firefox"), cli("status"), cli("status", "--json")]
     results = directory / "run-secret"
-    outputs.append(cli("test", MIXED, "-k", "test_passes or fails_an", "--results-dir", str(results)))
+    outputs.append(cli("test", MIXED, *serving(MIXED), "-k", "test_passes or fails_an", "--results-dir", str(results)))
     assert outputs[-1][0] == 1
     for _code, out, err in outputs:
         assert secret not in out and secret not in err
@@ -281,13 +282,18 @@ def test_a_session_whose_delete_was_cut_off_half_way_is_stopped_on_its_node(farm
     directory, port = farm_dir
     wait_until(lambda: busy_slots(port) == 0, "the grid is idle", timeout=60)
     client, ledger = GridClient(f"http://127.0.0.1:{port}"), directory / "cut-off.jsonl"
+    with FarmLink(load_config(directory)) as farm:
+        secret = farm.registration_secret()
     stuck = interrupted_delete(client, port)
-    append_line(ledger, {"session": stuck, "event": "open", "browser": "chrome"})
-    assert quit_leftover_sessions(client, ledger) == [stuck]
-    assert stuck in client.session_ids(), "a delete through the hub freed it after all"
-    secret = farm_api.registration_secret(load_config(directory))
-    assert quit_leftover_sessions(client, ledger, lambda: secret) == [stuck]
-    wait_until(lambda: busy_slots(port) == 0, "its slot is free", timeout=10)
+    try:
+        append_line(ledger, {"session": stuck, "event": "open", "browser": "chrome"})
+        assert quit_leftover_sessions(client, ledger) == [stuck]
+        assert stuck in client.session_ids(), "a delete through the hub freed it after all"
+        assert quit_leftover_sessions(client, ledger, lambda: secret) == [stuck]
+        wait_until(lambda: busy_slots(port) == 0, "its slot is free", timeout=10)
+    finally:  # whatever failed above, the stuck session must not hold a slot from the next tests for 300 s
+        if stuck in client.session_ids():
+            client.stop_at_node(stuck, secret)
 
 
 def dockerd_pid() -> int | None:
@@ -303,7 +309,7 @@ def test_engine_unreachable_during_a_run_keeps_every_result(farm_dir, cli_in):
     directory, port = farm_dir
     wait_until(lambda: busy_slots(port) == 0, "the grid is idle (a busy slot must be this run's)", timeout=60)
     results = directory / "run-engine-frozen"
-    command = [sys.executable, "-m", "farm", "test", MIXED, "-k", "test_passes or fails_an", "--results-dir", str(results)]
+    command = [sys.executable, "-m", "farm", "test", MIXED, *serving(MIXED), "-k", "test_passes or fails_an", "--results-dir", str(results)]
     proc = subprocess.Popen(command, cwd=directory, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     wait_for_busy_slots(port, 1)
     os.kill(pid, signal.SIGSTOP)  # the engine stops answering; its containers keep running
@@ -332,7 +338,7 @@ def test_suite_and_results_outside_the_project_write_nowhere_else(farm_dir, cli_
     shutil.copytree(Path(MIXED) / "app", suite / "app")
     results = tmp_path / "results-outside"
     before_suite, before_project = tree(suite), set(tree(directory))
-    code, out, err = cli_in(directory)("test", str(suite), "-k", "test_passes", "--results-dir", str(results))
+    code, out, err = cli_in(directory)("test", str(suite), *serving(suite), "-k", "test_passes", "--results-dir", str(results))
     assert code == 0, out + err
     assert tree(suite) == before_suite, "the run wrote beside the tests"
     new_in_project = set(tree(directory)) - before_project

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 
-from tests.conftest import module_farm_dir
+from tests.conftest import module_farm_dir, serving
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,7 +64,16 @@ def test_farm_mode_at_the_lowest_declared_selenium(farm_dir, tmp_path):
     pip(Path(sys.executable), "--no-deps", "--target", str(target), f"selenium=={lowest}")
     env = {**os.environ, "PYTHONPATH": str(target)}
     results = farm_dir / "reports" / "lowest"
-    command = [sys.executable, "-m", "farm", "test", str(SUITES / "foreign_session"), "--browsers", "chrome,firefox"]
+    command = [
+        sys.executable,
+        "-m",
+        "farm",
+        "test",
+        str(SUITES / "foreign_session"),
+        *serving(SUITES / "foreign_session"),
+        "--browsers",
+        "chrome,firefox",
+    ]
     command += ["--results-dir", str(results), "--no-report", "--", "-m", "not slow"]
     run = subprocess.run(command, cwd=farm_dir, env=env, capture_output=True, text=True)
     assert run.returncode == 1, run.stdout + run.stderr  # one test fails on purpose

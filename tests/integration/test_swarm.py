@@ -26,7 +26,7 @@ from farm.core.catalogue import GRID_VERSION
 from farm.core.errors import FarmError
 from farm.core.labels import selector
 from farm.infra.grid import GridClient
-from tests.conftest import free_port, leftovers, wait_until, write_config
+from tests.conftest import free_port, leftovers, serving, wait_until, write_config
 from tests.integration.swarm_hosts import Swarm, two_host_swarm
 
 pytestmark = [
@@ -169,12 +169,12 @@ def test_farm_on_a_two_host_swarm_survives_losing_the_worker(farm_dir, swarm: Sw
     assert client.status().slots() == {"chrome": 2, "firefox": 2}
 
     # a swarm's nodes are on engines the runner does not reach: no --video
-    code, out, err = cli("test", DEMO, "--video", "failed", "--no-report")
+    code, out, err = cli("test", DEMO, *serving(DEMO), "--video", "failed", "--no-report")
     assert code == 2 and "--video records on a one-engine farm" in out + err, out + err
 
     # test: the demo suite, with the worker host gone (containers killed, engine stopped) once every slot runs a cell
     results = directory / "run-swarm"
-    command = [sys.executable, "-m", "farm", "test", DEMO, "--timeout", "180", "--results-dir", str(results), "--no-report"]
+    command = [sys.executable, "-m", "farm", "test", DEMO, *serving(DEMO), "--timeout", "180", "--results-dir", str(results), "--no-report"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(command, cwd=directory, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     try:

@@ -7,6 +7,7 @@
     farm/plugin/             the pytest plugin: the entry point (inert) and the matrix both sides share
     farm/plugin/controller/  pytest's controller process: the scheduler and the xdist adapter
     farm/plugin/worker/      the xdist workers: sessions, browsers, console, isolation, recording
+    farm/resources/          files farm ships (image recipes, Grid templates, the demo suite)
 
 Read from the source (ast), so it holds for imports inside functions too.
 """
@@ -24,9 +25,10 @@ PACKAGE = Path(__file__).resolve().parents[2] / "farm"
 # which farm layers a layer may import (besides itself and the package's own `farm` root: __version__)
 MAY_IMPORT = {
     "core": set(),
-    "infra": {"core"},
-    "run": {"core", "infra"},
-    "cli": {"core", "infra", "run"},
+    "resources": set(),
+    "infra": {"core", "resources"},
+    "run": {"core", "infra", "resources"},
+    "cli": {"core", "infra", "run", "resources"},
     "plugin": {"core", "infra", "plugin.controller", "plugin.worker"},
     "plugin.controller": {"core", "infra", "plugin"},
     "plugin.worker": {"core", "infra", "plugin"},
@@ -45,7 +47,9 @@ def module_name(path: Path, package: Path = PACKAGE) -> str:
 
 
 def modules() -> list[Path]:
-    return sorted(p for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts)
+    """farm's own modules: not the files it ships (farm/resources/docker, grid, demo)."""
+    shipped = {PACKAGE / "resources" / name for name in ("docker", "grid", "demo")}
+    return sorted(p for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts and not shipped & set(p.parents))
 
 
 def layer_of_name(name: str) -> str | None:

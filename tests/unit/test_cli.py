@@ -22,3 +22,20 @@ def test_an_unexpected_error_is_one_line_naming_a_log_with_the_traceback(tmp_pat
     assert log.startswith(str(tmp_path / "cache" / "logs"))
     text = Path(log).read_text(encoding="utf-8")
     assert text.startswith("farm status") and "Traceback (most recent call last)" in text and "second line" in text
+
+
+def test_the_matrix_table_prints_parametrize_ids_as_text():
+    """rich reads `[with_prompt-accept]` as markup: four different cells once printed as one name."""
+    from rich.console import Console
+
+    from farm.cli.views import matrix_table
+    from farm.core.results import CellResult
+    from farm.run.runner import RunOutcome
+
+    ids = ["t.py::test_alert[with_prompt-accept]", "t.py::test_alert[with_prompt-dismiss]", "t.py::test_alert[bold]"]
+    results = [CellResult(f"{i}-chrome", i, "chrome", "passed", 1.0, 0.0, 1.0) for i in ids]
+    outcome = RunOutcome(Path("/runs/[x]"), {"cells": []}, results, 0)
+    console = Console(width=200, record=True)
+    console.print(matrix_table(outcome))
+    text = console.export_text()
+    assert all(i in text for i in ids) and "/runs/[x]" in text

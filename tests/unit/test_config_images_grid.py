@@ -167,6 +167,7 @@ ENV_SAMPLES = {
     "capacity": ("shared", "shared"),
     "mode": ("swarm", "swarm"),
     "registry": ("127.0.0.1:5000", "127.0.0.1:5000"),
+    "app_dir": ("web/dist", "web/dist"),
 }
 
 
@@ -180,6 +181,14 @@ def test_every_key_has_its_environment_variable(tmp_path, key):
     raw, value = ENV_SAMPLES[key]
     assert getattr(FarmConfig(), key) != value
     assert getattr(load_config(tmp_path, environ={f"FARM_{key.upper()}": raw}), key) == value
+
+
+def test_where_the_farm_was_started_beats_file_and_environment_and_flags_beat_it(tmp_path):
+    (tmp_path / "farm.toml").write_text("hub_port = 4501\n")
+    started = {"hub_port": 4460, "docker_host": "tcp://127.0.0.1:2375"}
+    config = load_config(tmp_path, environ={"FARM_HUB_PORT": "4502"}, started=started)
+    assert config.grid_url == "http://127.0.0.1:4460" and config.docker_host == "tcp://127.0.0.1:2375"
+    assert load_config(tmp_path, environ={}, started=started, hub_port=4444).hub_port == 4444
 
 
 def test_bad_environment_value_names_the_variable(tmp_path):
