@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from farm.run.report import ALLURE_VERSION
 from tests.conftest import free_port, leftovers
 
 pytestmark = pytest.mark.integration
@@ -93,4 +94,4 @@ def test_a_users_project_runs_on_farm_installed_from_its_wheel(installed, tmp_pa
     report = project / "reports" / "report"
     cases = [json.loads(p.read_text()) for p in (report / "data" / "test-cases").glob("*.json")]
     assert (report / "index.html").is_file() and sorted(c["name"] for c in cases) == sorted(c[0] for c in cells)
-    assert (Path(env["HOME"]) / ".cache" / "farm").is_dir()  # farm's own downloads went to the user's cache
+    assert (Path(env["HOME"]) / ".cache" / "farm" / f"allure-{ALLURE_VERSION}").is_dir()  # farm installed its report generator
