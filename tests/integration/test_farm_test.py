@@ -9,6 +9,7 @@ import pytest
 
 from farm.cli.main import main
 from farm.core.runfolder import RUN_PREFIX
+from farm.infra.engine import Engine
 from tests.conftest import free_port, is_png, module_farm_dir, serving
 
 pytestmark = pytest.mark.integration
@@ -108,11 +109,28 @@ def test_allure_results_keep_browsers_apart_and_attach_failure_evidence(mixed_ru
             assert "page source" in names
 
 
-def test_junit_xml_and_history_are_written(mixed_run, farm_dir):
+def test_junit_xml_and_durations_are_written(mixed_run, farm_dir):
     assert "<testsuite" in (mixed_run[1] / "junit.xml").read_text()
-    history = json.loads((farm_dir / "reports" / "durations.json").read_text())
-    learned = {(e["test"].split("::")[-1], e["browser"]) for e in history["durations"]}
+    durations = json.loads((farm_dir / "reports" / "durations.json").read_text())
+    learned = {(e["test"].split("::")[-1], e["browser"]) for e in durations["durations"]}
     assert ("test_passes", "firefox") in learned and ("test_hangs", "chrome") not in learned
+
+
+def test_a_run_connects_to_the_docker_engine_once(farm_dir, capsys):
+    """The gateway (app and loopback proxy), the nodes that record (--video) and the registration
+    secret (stuck sessions) all come over one connection: it once took three."""
+    connections: list[object] = []
+    real_connect = Engine.connect.__func__  # type: ignore[attr-defined]
+
+    def counting(cls: type[Engine], *args: object, **kwargs: object) -> Engine:
+        connections.append(args)
+        return real_connect(cls, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Engine, "connect", classmethod(counting))
+        code, err = run(farm_dir, capsys, str(MIXED), *serving(MIXED), "-k", "test_passes", "--video", "failed", "--no-report")
+    assert code == 0, err
+    assert len(connections) == 1
 
 
 def run(farm_dir, capsys, *args: str) -> tuple[int, str]:
