@@ -79,7 +79,7 @@ def kept_session_bound(summary: dict, move_cost: float, fixed_split: float) -> f
     """The lower bound of a pool whose sessions are kept across cells (`--isolation context`): a
     kept session serves one browser, so a pool session serves another browser only after a new
     session opens for it, in a worker of that browser which proves isolation before its first
-    cell (farm.plugin.matrix_plugin: each worker probes its kept session). Either no session ever moves,
+    cell (farm.plugin.worker.driver: each worker probes its kept session). Either no session ever moves,
     and then each browser has a fixed share of the sessions (no schedule beats the best fixed
     split, `fixed_split` from static_split), or one does, and the pool's sessions carry the cells'
     work plus at least one more open and probe: (work + move_cost) / sessions, where move_cost is
