@@ -25,7 +25,7 @@ from farm.infra.images import ImageChoice, choose_images
 
 EVENT_BUS_PORTS = {"SE_EVENT_BUS_PUBLISH_PORT": "4442", "SE_EVENT_BUS_SUBSCRIBE_PORT": "4443"}
 # Offline resolvers: fail a lookup of an outside name in about a second instead of 20 s, while
-# Docker's embedded DNS still answers the farm's own names (see the README, "Offline farms").
+# Docker's embedded DNS still answers the farm's own names (see docs/offline.md).
 OFFLINE_DNS_OPTIONS = ["timeout:1", "attempts:1"]
 
 

@@ -138,7 +138,7 @@ class SwarmFarm(Farm):
             if hosts > 1:
                 raise UsageError(
                     f"the swarm has {hosts} hosts and each must pull the farm's images: set --registry HOST:PORT "
-                    "(a registry every host reaches; see README, Beyond one machine)"
+                    "(a registry every host reaches; see docs/beyond-one-machine.md)"
                 )
             return {ref: ref for ref in refs}
         published = {}

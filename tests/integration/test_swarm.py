@@ -206,7 +206,7 @@ def test_farm_on_a_two_host_swarm_survives_losing_the_worker(farm_dir, swarm: Sw
     # the swarm puts the worker's nodes back on the manager, and farm status says so
     wait_until(lambda: len(node_hosts(cli)) == 4, "the lost nodes run again", timeout=180, interval=2)
     replaced.join()
-    with capsys.disabled():  # the figures the README quotes
+    with capsys.disabled():  # the figures docs/beyond-one-machine.md quotes
         back = f"{replaced.seconds:.0f} s" if replaced.seconds is not None else "not seen within 300 s"
         print(f"\nrun: {summary['makespan']['actual']:.1f} s; four nodes up on the Grid again {back} after the worker began to stop")
     assert {h.split()[0] for h in node_hosts(cli).values()} == {manager.address}
