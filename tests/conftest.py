@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import signal
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -60,6 +64,39 @@ def serving(suite: str | Path) -> list[str]:
     """`--app-dir` for a suite of these tests that ships its app in app/ (farm serves nothing unless asked)."""
     app = Path(str(suite).split("::")[0]) / "app"
     return ["--app-dir", str(app)] if app.is_dir() else []
+
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+
+
+def user_environment(home: Path) -> dict[str, str]:
+    """The environment of a user with an empty HOME: none of farm's or this run's variables, only the
+    machine's package-manager settings (pip's and npm's say where the registries are)."""
+    home.mkdir(parents=True, exist_ok=True)
+    for setting in (".npmrc", ".config/pip"):
+        source = Path.home() / setting
+        if source.is_file():
+            shutil.copy(source, home / setting)
+        elif source.is_dir():
+            shutil.copytree(source, home / setting)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FARM_", "PYTEST_", "VIRTUAL_ENV", "PYTHON"))}
+    env["HOME"] = str(home)
+    return env
+
+
+def farm_venv(root: Path, env: dict[str, str], *pins: str) -> Path:
+    """A fresh venv with farm installed from its wheel (and the given pins, resolved together with
+    farm's own requirements, as pip does in a user's project); returns its bin/ folder."""
+
+    def run(*command: str) -> None:
+        proc = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=900)
+        assert proc.returncode == 0, f"{' '.join(command)} exited {proc.returncode}:\n{proc.stdout}{proc.stderr}"
+
+    run(sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(root / "dist"), str(REPOSITORY))
+    (wheel,) = (root / "dist").glob("selenium_grid_farm-*.whl")
+    run(sys.executable, "-m", "venv", str(root / "venv"))
+    run(str(root / "venv" / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check", str(wheel), *pins)
+    return root / "venv" / "bin"
 
 
 def free_port() -> int:

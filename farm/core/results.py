@@ -68,6 +68,8 @@ class CellState:
 
     def add(self, when: str, outcome: str, duration: float, props: Mapping[str, Any]) -> bool:
         """Fold one report in; True when the cell is complete (its last teardown, or a crash)."""
+        if self.rerun and when == "setup":  # pytest-rerunfailures 16.1 and older log no teardown for a rerun attempt
+            self._next_attempt()
         self.duration += duration
         first_start = self.info.get("start")
         self.info.update(props.get("farm", {}))
@@ -90,12 +92,15 @@ class CellState:
         if when not in ("teardown", "???"):
             return False
         if self.rerun and when == "teardown":
-            self.rerun, self.failures, self.skipped = False, [], False
-            for key in ("screenshot", "videos"):
-                self.info.pop(key, None)  # evidence of the failed attempt stays in Allure
-            self.attempts += 1
+            self._next_attempt()
             return False
         return True
+
+    def _next_attempt(self) -> None:
+        self.rerun, self.failures, self.skipped = False, [], False
+        for key in ("screenshot", "videos"):
+            self.info.pop(key, None)  # evidence of the failed attempt stays in Allure
+        self.attempts += 1
 
     def status(self) -> str:
         """The first failure decides, as in Allure (a teardown error does not hide a failed call)."""

@@ -63,6 +63,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("farm_browsers"):
+        from farm.core.errors import UsageError
+        from farm.core.supported import check_supported
+
+        try:
+            check_supported()  # before farm.plugin.matrix imports selenium: an old one would fail there
+        except UsageError as error:
+            raise pytest.UsageError(str(error)) from None
         from farm.plugin.matrix import MatrixPlugin
 
         config.pluginmanager.register(MatrixPlugin(config), "farm-matrix")

@@ -38,6 +38,7 @@ from farm.core.results import (
 )
 from farm.core.runfolder import ReportsFolder, RunFolder, read_lines, write_json_atomic
 from farm.core.schedule import Plan, Planning
+from farm.core.supported import check_supported
 from farm.core.watchdog import GridWatchdog
 from farm.infra.farms import FarmLink
 from farm.infra.grid import GridClient
@@ -83,6 +84,7 @@ def read_dropped(path: Path) -> dict[str, str]:
 
 
 def run_matrix(config: FarmConfig, options: TestOptions, progress: Progress) -> RunOutcome:
+    check_supported()  # the suite's pytest runs in this environment: an unsupported selenium stops here
     for path in options.paths:
         if not Path(path.split("::")[0]).exists():
             raise UsageError(f"test path {path} does not exist")

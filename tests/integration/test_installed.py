@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from farm.run.report import ALLURE_VERSION
-from tests.conftest import free_port, leftovers
+from tests.conftest import farm_venv, free_port, leftovers, user_environment
 
 pytestmark = pytest.mark.integration
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -46,23 +44,10 @@ def run(command: list[str], cwd: Path, env: dict[str, str], timeout: float = 900
 def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
     """A venv with farm installed from its wheel, and the environment of a user with an empty HOME."""
     root = tmp_path_factory.mktemp("installed")
-    home = root / "home"
-    home.mkdir()
-    for setting in (".npmrc", ".config/pip"):  # where the registries are: the machine's, not farm's
-        source = Path.home() / setting
-        if source.is_file():
-            shutil.copy(source, home / setting)
-        elif source.is_dir():
-            shutil.copytree(source, home / setting)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FARM_", "PYTEST_", "VIRTUAL_ENV", "PYTHON"))}
-    env["HOME"] = str(home)
-    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(root / "dist"), str(REPOSITORY)], root, env)
-    (wheel,) = (root / "dist").glob("selenium_grid_farm-*.whl")
-    venv = root / "venv"
-    run([sys.executable, "-m", "venv", str(venv)], root, env)
-    run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", str(wheel)], root, env)
-    env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env['PATH']}"
-    return venv / "bin" / "farm", env
+    env = user_environment(root / "home")
+    bin_dir = farm_venv(root, env)
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
+    return bin_dir / "farm", env
 
 
 def test_a_users_project_runs_on_farm_installed_from_its_wheel(installed, tmp_path):

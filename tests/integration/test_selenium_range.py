@@ -1,88 +1,151 @@
-"""Selenium versions: installing farm never breaks plain pytest, and farm mode works at both ends of
-the selenium range farm declares (the highest is the one every other test runs with)."""
+"""The selenium and pytest ranges farm declares, tested at both ends, and the one-line stop below them.
+
+A suite's own pins decide what its environment holds (dash[testing] pins selenium<=4.2.0, notebook[test]
+selenium==4.1.5, some suites pytest<8.1), so farm declares the widest ranges that farm mode really
+works with. The bottom is tested here in a fresh venv where pip resolves farm's wheel together with
+the lowest selenium and pytest it declares (with their own dependencies: selenium 4.0 brings urllib3 1.26).
+The top is what every other test runs with: the project's venv holds the newest selenium the range
+allows and the newest pytest, which `test_the_project_runs_at_the_top_of_both_ranges` holds it to.
+"""
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
 import tomllib
-import venv
+from importlib import metadata
 from pathlib import Path
 
 import pytest
+from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from tests.conftest import module_farm_dir, serving
+from tests.conftest import REPOSITORY, assert_statuses, farm_venv, module_farm_dir, serving, user_environment
 
 pytestmark = pytest.mark.integration
-ROOT = Path(__file__).resolve().parents[2]
 SUITES = Path(__file__).parent / "suites"
-OLDEST_PINNED = "4.0.0"  # pytest-selenium 4.1.0 still accepts selenium>=4.0.0
+Completed = subprocess.CompletedProcess[str]
+BELOW_RANGE = "3.141.0"  # the last selenium 3, which old suites still pin
 
 
-def declared_lowest() -> str:
-    dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    spec = next(d for d in dependencies if d.startswith("selenium"))
-    return re.search(r">=\s*([0-9.]+)", spec).group(1)  # type: ignore[union-attr]
+def declared(name: str) -> str:
+    """The range as pyproject.toml writes it, e.g. ">=4.0,<4.52"."""
+    for dependency in tomllib.loads((REPOSITORY / "pyproject.toml").read_text())["project"]["dependencies"]:
+        found, specifier = re.match(r"([A-Za-z0-9_.-]+)(.*)", dependency).groups()  # type: ignore[union-attr]
+        if found == name:
+            return specifier.strip()
+    raise AssertionError(f"{name} is not a dependency")
 
 
-def pip(python: Path, *args: str) -> None:
-    subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *args], check=True, capture_output=True)
-
-
-def test_plain_pytest_works_with_an_old_selenium_and_farm_installed(tmp_path):
-    """A suite's venv pins selenium 4.0.0 (as old as pytest-selenium allows); farm's plugin loads there
-    and stays out of the way."""
-    env_dir = tmp_path / "venv"
-    venv.create(env_dir, with_pip=True)
-    python = env_dir / "bin" / "python"
-    pip(python, f"selenium=={OLDEST_PINNED}", "pytest>=8")
-    pip(python, "--no-deps", str(ROOT))
-    suite = tmp_path / "suite"
-    suite.mkdir()
-    (suite / "test_plain.py").write_text("from selenium import webdriver\n\ndef test_plain():\n    assert webdriver.Remote\n")
-    clean_env = {k: v for k, v in os.environ.items() if not k.startswith(("FARM_", "PYTEST_"))}
-    run = subprocess.run(
-        [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", str(suite)], capture_output=True, text=True, env=clean_env
-    )
-    assert run.returncode == 0 and "1 passed" in run.stdout, run.stdout + run.stderr
-    version = subprocess.run([str(python), "-c", "import selenium; print(selenium.__version__)"], capture_output=True, text=True)
-    assert version.stdout.strip() == OLDEST_PINNED
-    help_text = subprocess.run([str(python), "-m", "pytest", "--help"], capture_output=True, text=True, env=clean_env).stdout
-    assert "--farm-browsers" in help_text  # the plugin is installed and loaded, just inert
+def bound(name: str, operator: str) -> Version:
+    return next(Version(s.version) for s in SpecifierSet(declared(name)) if s.operator == operator)
 
 
 farm_dir = module_farm_dir("farm-it-selenium")
 
 
-def test_farm_mode_at_the_lowest_declared_selenium(farm_dir, tmp_path):
-    lowest = declared_lowest()
-    target = tmp_path / "selenium"
-    pip(Path(sys.executable), "--no-deps", "--target", str(target), f"selenium=={lowest}")
-    env = {**os.environ, "PYTHONPATH": str(target)}
-    results = farm_dir / "reports" / "lowest"
-    command = [
-        sys.executable,
-        "-m",
-        "farm",
-        "test",
-        str(SUITES / "foreign_session"),
-        *serving(SUITES / "foreign_session"),
-        "--browsers",
-        "chrome,firefox",
-    ]
-    command += ["--results-dir", str(results), "--no-report", "--", "-m", "not slow"]
-    run = subprocess.run(command, cwd=farm_dir, env=env, capture_output=True, text=True)
-    assert run.returncode == 1, run.stdout + run.stderr  # one test fails on purpose
-    summary = json.loads((results / "summary.json").read_text())
-    statuses = {(c["test_id"].split("::")[-1], c["browser"]): c["status"] for c in summary["cells"]}
-    assert statuses[("test_cart_is_empty_fails_on_purpose", "firefox")] == "failed"
-    assert sum(1 for s in statuses.values() if s == "passed") == 6
-    for cell in summary["cells"]:
-        assert {s["browser"] for s in cell["sessions"]} == {cell["browser"]}
-    # the run's pytest processes inherit this environment, and it imports that selenium
-    seen = subprocess.run([sys.executable, "-c", "import selenium; print(selenium.__version__)"], env=env, capture_output=True, text=True)
-    assert Version(seen.stdout.strip()) == Version(lowest)
+@pytest.fixture(scope="module")
+def bottom(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    """farm's wheel in a fresh venv with the lowest declared selenium and pytest."""
+    root = tmp_path_factory.mktemp("bottom")
+    env = user_environment(root / "home")
+    bin_dir = farm_venv(root, env, f"selenium=={bound('selenium', '>=')}", f"pytest=={bound('pytest', '>=')}")
+    return bin_dir, env
+
+
+def versions(bin_dir: Path, env: dict[str, str]) -> dict[str, Version]:
+    code = "import importlib.metadata as m, json; print(json.dumps({n: m.version(n) for n in ('selenium', 'pytest')}))"
+    seen = subprocess.run([str(bin_dir / "python"), "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    return {name: Version(version) for name, version in json.loads(seen).items()}
+
+
+def farm_test(
+    bin_dir: Path, env: dict[str, str], cwd: Path, results: Path, farm_args: list[str], pytest_args: list[str]
+) -> subprocess.CompletedProcess[str]:
+    command = [str(bin_dir / "farm"), "test", *farm_args, "--browsers", "chrome,firefox", "--results-dir", str(results), "--no-report"]
+    return subprocess.run([*command, "--", *pytest_args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_farm_mode_at_the_bottom_of_both_ranges(bottom, farm_dir, tmp_path):
+    """A suite's own drivers, and farm's driver with console capture and kept sessions (BiDi user
+    contexts), at selenium 4.0.0 and pytest 7.2: every cell has its expected status in its own browser."""
+    bin_dir, env = bottom
+    assert versions(bin_dir, env) == {"selenium": bound("selenium", ">="), "pytest": bound("pytest", ">=")}
+
+    own = SUITES / "foreign_session"
+    run = farm_test(bin_dir, env, farm_dir, tmp_path / "own", [str(own), *serving(own), "--reruns", "1"], ["-m", "not slow"])
+    assert run.returncode == 1, run.stdout + run.stderr  # one test fails on purpose, on both browsers, after its rerun
+    own_cells = json.loads((tmp_path / "own" / "summary.json").read_text())
+    expected = {
+        "test_title": "passed",
+        "test_buy": "passed",
+        "test_headed_window": "passed",
+        "test_cart_is_empty_fails_on_purpose": "failed",
+    }
+    assert_statuses(own_cells, expected)
+    assert {c["attempts"] for c in own_cells["cells"] if c["status"] == "failed"} == {2}  # pytest-rerunfailures, as pip resolved it
+
+    early = SUITES / "page_errors_early"
+    app = ["--app-dir", str(SUITES / "page_errors" / "app"), "--isolation", "context"]
+    run = farm_test(bin_dir, env, farm_dir, tmp_path / "farms", [str(early), *app], [])
+    assert run.returncode == 0, run.stdout + run.stderr
+    farms = json.loads((tmp_path / "farms" / "summary.json").read_text())
+    seen = sorted((c["browser"], c["status"], c["js_errors"], c["console_errors"], c["isolation"]) for c in farms["cells"])
+    assert seen == [("chrome", "passed", 1, 1, "context"), ("firefox", "passed", 1, 1, "context")]
+    for cell in own_cells["cells"] + farms["cells"]:
+        assert cell["sessions"] and {s["browser"] for s in cell["sessions"]} == {cell["browser"]}, cell
+
+
+def test_below_the_range_farm_mode_stops_with_one_line(bottom, farm_dir, tmp_path):
+    """selenium 3 talked past pip (PYTHONPATH): `farm test` and `pytest --farm-browsers` stop before any
+    browser starts, with one line naming the version, the range and the command that fixes it."""
+    bin_dir, env = bottom
+    old = tmp_path / "selenium3"
+    subprocess.run(
+        [
+            str(bin_dir / "python"),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            "--no-deps",
+            "--target",
+            str(old),
+            f"selenium=={BELOW_RANGE}",
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    env = {**env, "PYTHONPATH": str(old)}
+    assert versions(bin_dir, env)["selenium"] == Version(BELOW_RANGE)
+    one_line = f"farm mode needs selenium{declared('selenium')} but selenium {BELOW_RANGE} is installed; run `{bin_dir / 'python'}"
+    run = farm_test(bin_dir, env, farm_dir, tmp_path / "results", ["--demo"], [])
+    assert run.returncode == 2, run.stdout + run.stderr
+    error = run.stderr.strip()
+    assert error.count("\n") == 0 and error.startswith(f"farm: error: {one_line}"), error
+    assert f"-m pip install 'selenium{declared('selenium')}'`" in error, error
+    assert not (tmp_path / "results").exists()
+
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "test_one.py").write_text("def test_one(driver):\n    pass\n")
+    pytest_command = [str(bin_dir / "python"), "-m", "pytest", "-p", "no:cacheprovider", str(suite)]
+    run = subprocess.run([*pytest_command, "--farm-browsers", "chrome"], env=env, capture_output=True, text=True)
+    assert run.returncode == 4 and f"ERROR: {one_line}" in run.stderr, run.stdout + run.stderr  # pytest's usage error
+    # plain pytest stays untouched by the installed plugin: no farm mode, no check
+    (suite / "test_one.py").write_text("def test_one():\n    import selenium\n    assert selenium.__version__ == '3.141.0'\n")
+    run = subprocess.run(pytest_command, env=env, capture_output=True, text=True)
+    assert run.returncode == 0 and "1 passed" in run.stdout, run.stdout + run.stderr
+
+
+def test_the_project_runs_at_the_top_of_both_ranges():
+    """Every other test runs farm mode with this venv's selenium and pytest: the newest selenium the
+    range allows (its upper bound is exclusive: the minor release just below it) and pytest 9."""
+    selenium, pytest_version = Version(metadata.version("selenium")), Version(metadata.version("pytest"))
+    assert selenium in SpecifierSet(declared("selenium")) and pytest_version in SpecifierSet(declared("pytest"))
+    upper = bound("selenium", "<")
+    assert (selenium.major, selenium.minor + 1) == (upper.major, upper.minor)
+    assert pytest_version.major >= 9

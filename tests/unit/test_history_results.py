@@ -111,6 +111,15 @@ def test_rerun_counts_attempts_and_keeps_final_outcome():
     assert done and state.status() == "passed" and state.attempts == 2
 
 
+def test_a_rerun_without_its_own_teardown_report_is_still_an_attempt():
+    """pytest-rerunfailures 16.1 and older (what pip picks beside pytest 7) log setup and the rerun call
+    but not the failed attempt's teardown: the next setup starts the next attempt."""
+    failure = {"farm_failure": {"kind": "product", "status": "failed", "message": "x"}}
+    reports = [("setup", "passed", {}), ("call", "rerun", failure)] * 2 + [("setup", "passed", {}), ("call", "failed", failure)]
+    done, state = fold(*reports, ("teardown", "passed", {}))
+    assert done and state.status() == "failed" and state.attempts == 3 and len(state.retries) == 2
+
+
 def test_worker_crash_is_broken_infrastructure():
     done, state = fold(("???", "failed", {}))
     result = state.result("t.py::x[chrome]")
