@@ -101,6 +101,12 @@ PORTABLE_KEYS = (
     "strictFileInteractability",
     "webSocketUrl",
 )
+# WebDriver's default user prompt handler, and the one farm asks for when it adds a BiDi socket to a
+# Firefox session: with the socket, Firefox handles a prompt the moment it opens (a click's
+# `confirm()` is closed before `switch_to.alert` can read it); "ignore" leaves it open, as a session
+# without the socket would, and farm applies the suite's own handler when a command meets the prompt.
+CLASSIC_PROMPTS = "dismiss and notify"
+KEEP_PROMPTS = "ignore"
 # Session capabilities holding a socket URL on the hub: the Grid writes its container address there.
 SOCKET_KEYS = ("webSocketUrl", "se:cdp", "se:bidi")
 LOCAL_ONLY_ARGS = ("--user-data-dir", "--remote-debugging-port", "--remote-debugging-pipe", "--profile-directory", "-profile", "--profile")
@@ -203,6 +209,9 @@ def harden_capabilities(
     firefox = any(m.get("browserName") == "firefox" or "moz:firefoxOptions" in m for m in matches)
     if bidi and firefox and not any("webSocketUrl" in m for m in matches):
         matches[0]["webSocketUrl"] = True
+        asking = [m for m in matches if "unhandledPromptBehavior" in m] or matches[:1]
+        for match in asking:
+            match["unhandledPromptBehavior"] = KEEP_PROMPTS
     for match in matches:
         if headed:
             _show_window(match)
@@ -225,6 +234,15 @@ def harden_capabilities(
                 extra_args = [*OFFLINE_CHROMIUM_ARGS, *(route.chromium_args() if route and not own_proxy else [])]
                 args.extend(arg for arg in extra_args if arg not in args)
     return hardened
+
+
+def prompt_handler(capabilities: dict[str, Any]) -> str:
+    """The user prompt handler a session request asks for (WebDriver's default when it names none;
+    the map form's "default" entry)."""
+    asked = next((m["unhandledPromptBehavior"] for m in _each_match(capabilities) if "unhandledPromptBehavior" in m), CLASSIC_PROMPTS)
+    if isinstance(asked, dict):
+        asked = asked.get("default", CLASSIC_PROMPTS)
+    return str(asked)
 
 
 def _show_window(match: dict[str, Any]) -> None:

@@ -160,3 +160,18 @@ def test_a_test_that_passes_fails_passes_is_marked_flaky_without_changing_exit_s
     # --failed-first: the cell that failed in run 2 was planned first in run 3
     plan = json.loads((farm_dir / "reports" / "flips-3" / "plan.json").read_text())
     assert {n.split("::")[-1]: c["first"] for n, c in plan["cells"].items()} == {"test_flips[chrome]": True, "test_steady[chrome]": False}
+
+
+def test_prompts_opened_by_clicks_behave_as_in_plain_selenium(farm_dir):
+    """confirm(), alert() and prompt() from clicks, read with switch_to.alert, with farm's console
+    capture on (a BiDi socket on Firefox, which used to close the prompt at once), and an unanswered
+    prompt dismissed and reported as WebDriver's default handler does; both a local `webdriver.Chrome()`
+    of the suite's own and farm's `driver`."""
+    code, summary = run_suite(farm_dir, "prompts", str(SUITES / "prompts"))
+    assert code == 0, summary["counts"]
+    names = ["test_alert", "test_prompt_takes_text", "test_an_unanswered_prompt_is_dismissed_and_reported"]
+    names += ["test_confirm[accept-accepted]", "test_confirm[dismiss-dismissed]", "test_farms_own_driver_reads_a_confirm"]
+    assert_statuses(summary, dict.fromkeys(names, "passed"))
+    assert_truthful(summary)
+    # the console was heard: the page logs one error per load (the test's own, none on a prompt)
+    assert {(c["browser"], c["console_errors"]) for c in summary["cells"]} == {("chrome", 1), ("firefox", 1)}

@@ -5,11 +5,14 @@ from __future__ import annotations
 from selenium import webdriver
 
 from farm.infra.browsers import (
+    CLASSIC_PROMPTS,
     FIREFOX_PREFS,
+    KEEP_PROMPTS,
     OFFLINE_CHROMIUM_ARGS,
     LocalhostRoute,
     clean_capabilities,
     harden_capabilities,
+    prompt_handler,
     reachable_sockets,
     translate_options,
 )
@@ -132,6 +135,24 @@ def test_firefox_sessions_ask_for_bidi_unless_the_suite_said_no():
     assert "webSocketUrl" not in harden_capabilities({"browserName": "firefox"})
     # Chromium's console comes through its CDP socket: BiDi would start chromedriver's mapper (0.44 s)
     assert "webSocketUrl" not in harden_capabilities({"browserName": "chrome"}, bidi=True)
+
+
+def test_prompts_stay_open_where_farm_adds_the_socket_and_the_suites_handler_is_known():
+    """With farm's socket Firefox would handle a prompt as it opens: farm asks for "ignore" and
+    remembers what the suite asked for (WebDriver's default when nothing)."""
+    plain = harden_capabilities({"browserName": "firefox"}, bidi=True)
+    assert plain["unhandledPromptBehavior"] == KEEP_PROMPTS and prompt_handler({"browserName": "firefox"}) == CLASSIC_PROMPTS
+    asked = {"browserName": "firefox", "unhandledPromptBehavior": "accept"}
+    assert prompt_handler(asked) == "accept" and harden_capabilities(asked, bidi=True)["unhandledPromptBehavior"] == KEEP_PROMPTS
+    w3c = {"capabilities": {"alwaysMatch": {"browserName": "firefox"}, "firstMatch": [{"unhandledPromptBehavior": "dismiss"}]}}
+    hardened = harden_capabilities(w3c, bidi=True)["capabilities"]
+    assert "unhandledPromptBehavior" not in hardened["alwaysMatch"] and hardened["firstMatch"][0]["unhandledPromptBehavior"] == KEEP_PROMPTS
+    assert prompt_handler({"unhandledPromptBehavior": {"default": "accept and notify", "alert": "ignore"}}) == "accept and notify"
+    # the suite's own socket, Chrome, or no console: the request is the suite's
+    own_socket = {"browserName": "firefox", "webSocketUrl": True}
+    assert "unhandledPromptBehavior" not in harden_capabilities(own_socket, bidi=True)
+    assert "unhandledPromptBehavior" not in harden_capabilities({"browserName": "chrome"}, bidi=True)
+    assert "unhandledPromptBehavior" not in harden_capabilities({"browserName": "firefox"})
 
 
 def test_a_recorded_session_is_headed():

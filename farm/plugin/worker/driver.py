@@ -21,7 +21,7 @@ from farm.infra.browsers import NoSlotLeft, is_refused, open_session
 from farm.infra.grid import GridClient
 from farm.plugin.worker.browser_socket import BrowserSocketError
 from farm.plugin.worker.cells import CELL_KEY, LOST_KEY
-from farm.plugin.worker.isolation import KeptBrowser, leaks, probe_site, uses_cdp
+from farm.plugin.worker.isolation import KeptBrowser, leaks, probe_site
 
 if TYPE_CHECKING:
     from farm.plugin.worker.cells import WorkerPlugin
@@ -73,11 +73,11 @@ class FarmDriver:
                 with contextlib.suppress(Exception):
                     session.quit()
 
-    def _open(self, request: pytest.FixtureRequest, browser: str, bidi: bool = False) -> webdriver.Remote:
+    def _open(self, request: pytest.FixtureRequest, browser: str) -> webdriver.Remote:
         if getattr(request.node, "execution_count", 1) > 1:
             self._check_slot_left(browser)
         try:
-            return open_session(self.plugin.grid_url, browser, bidi=bidi)
+            return open_session(self.plugin.grid_url, browser)
         except SessionNotCreatedException as exc:
             if is_refused(exc):
                 raise self._no_slot_left(browser) from exc
@@ -99,7 +99,7 @@ class FarmDriver:
         if kept is not None and kept.driver.session_id in {s.id for s in self.plugin.watch.open_sessions()}:
             return kept
         self._drop(browser)
-        session = self._open(request, browser, bidi=not uses_cdp(browser))
+        session = self._open(request, browser)  # a Firefox one gets its BiDi socket where every session does (SessionWatch)
         try:
             kept = KeptBrowser(session, self.plugin.grid_url)
             why = "" if browser in self.proven else self._disproof(kept)

@@ -35,21 +35,25 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from selenium import webdriver
+from selenium.common.exceptions import UnexpectedAlertPresentException
 from selenium.webdriver.chromium.webdriver import ChromiumDriver
 from selenium.webdriver.firefox.webdriver import WebDriver as FirefoxDriver
 from selenium.webdriver.remote.webdriver import WebDriver as RemoteDriver
 
 from farm.core.catalogue import farm_name_of
 from farm.infra.browsers import (
+    KEEP_PROMPTS,
     LocalhostRoute,
     clean_capabilities,
     harden_capabilities,
+    prompt_handler,
     reachable_sockets,
     remote_driver,
     translate_options,
 )
 from farm.infra.grid import GridClient
 from farm.plugin.worker.console import ConsoleEntry, ConsoleListener, listen
+from farm.plugin.worker.prompts import meet_prompt
 from farm.plugin.worker.recording import Recorder, Recording
 
 
@@ -108,6 +112,7 @@ class SessionWatch:
         self.sessions: dict[str, WatchedSession] = {}
         self.open_seconds: list[float] = []  # how long opening each session took, until the plugin reads them
         self.settling: dict[str, int] = {}  # sessions whose console is attaching: commands sent since they opened
+        self.prompts: dict[str, str] = {}  # sessions whose prompts farm keeps open: the handler the suite asked for
         self._saved: list[tuple[type, str, Any]] = []
 
     # installing ------------------------------------------------------------------------------
@@ -122,10 +127,12 @@ class SessionWatch:
             capabilities, dropped = clean_capabilities(capabilities)
             if dropped:
                 watch.warn(f"capabilities the Grid refuses were removed: {', '.join(dropped)}")
+            asked = prompt_handler(capabilities)
             capabilities = harden_capabilities(capabilities, watch.route, bidi=True, headed=watch.recorder is not None)
+            kept_open = prompt_handler(capabilities) == KEEP_PROMPTS != asked  # farm's socket, the suite's prompts
             began = time.monotonic()
             original_start(driver, capabilities, *args, **kwargs)
-            watch.opened(driver, expected)
+            watch.opened(driver, expected, asked if kept_open else None)
             watch.open_seconds.append(time.monotonic() - began)
 
         def quit(driver: RemoteDriver) -> None:
@@ -143,7 +150,14 @@ class SessionWatch:
         def execute(driver: RemoteDriver, driver_command: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
             if watch.settling:
                 watch.before_command(getattr(driver, "session_id", None))
-            return original_execute(driver, driver_command, params)
+            try:
+                return original_execute(driver, driver_command, params)
+            except UnexpectedAlertPresentException as error:
+                handler = watch.prompts.get(str(getattr(driver, "session_id", "")))
+                if handler is None:
+                    raise
+                again = lambda: original_execute(driver, driver_command, params)  # noqa: E731
+                return meet_prompt(handler, error, lambda answer: original_execute(driver, answer), again)
 
         def local_browser(cls: type, *args: Any, **kwargs: Any) -> RemoteDriver:
             return watch.local_to_grid(cls, args, kwargs)
@@ -168,9 +182,12 @@ class SessionWatch:
         self._saved.clear()
 
     # events ----------------------------------------------------------------------------------
-    def opened(self, driver: RemoteDriver, expected: str | None) -> None:
+    def opened(self, driver: RemoteDriver, expected: str | None, prompts: str | None = None) -> None:
         if isinstance(getattr(driver, "caps", None), dict):
             driver.caps.update(reachable_sockets(driver.caps, self.grid_url))  # BiDi and CDP from the runner
+            if prompts is not None:
+                self.prompts[str(driver.session_id)] = prompts
+                driver.caps["unhandledPromptBehavior"] = prompts  # what the suite asked for, as a classic session says
         caps = dict(getattr(driver, "caps", None) or {})
         session_id = str(driver.session_id)
         browser = farm_name_of(str(caps.get("browserName", "")))
@@ -246,6 +263,7 @@ class SessionWatch:
         if session is not None and session.closed is None:
             session.closed = time.time()
             self.settling.pop(session.id, None)
+            self.prompts.pop(session.id, None)
             if session.console is not None:
                 session.console.close()
             self.note("quit", {"session": session.id})
@@ -256,6 +274,7 @@ class SessionWatch:
             session.lost = True
             session.closed = session.closed or time.time()
             self.settling.pop(session.id, None)
+            self.prompts.pop(session.id, None)
             if session.console is not None:
                 session.console.close()
         self.note("quit" if freed else "lost", {"session": session_id})
