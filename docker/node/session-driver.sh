@@ -21,6 +21,16 @@ export FARM_DISPLAY_FILE
 # -displayfd: Xvfb takes the first free display number and writes it once it accepts clients.
 Xvfb -displayfd 3 -screen 0 "${SE_SCREEN_WIDTH}x${SE_SCREEN_HEIGHT}x${SE_SCREEN_DEPTH}" -nolisten tcp 3>"$FARM_DISPLAY_FILE" 2>/dev/null &
 xvfb=$!
+# A window manager on that display, so maximize, full screen and minimize work (as on docker-selenium's
+# nodes); it adopts the browser's window whenever it comes up, so nothing waits for it.
+(
+  for _ in $(seq 1 250); do
+    [ -s "$FARM_DISPLAY_FILE" ] && break
+    sleep 0.02
+  done
+  [ -s "$FARM_DISPLAY_FILE" ] && exec fluxbox -display ":$(cat "$FARM_DISPLAY_FILE")" -rc /opt/bin/fluxbox-init >/dev/null 2>&1
+) &
+wm=$!
 "$driver" "$@" &
 child=$!
 trap 'kill -TERM "$child" 2>/dev/null' TERM INT
@@ -30,6 +40,6 @@ while kill -0 "$child" 2>/dev/null; do
   wait "$child"
   status=$?
 done
-kill "$xvfb" 2>/dev/null
+kill "$wm" "$xvfb" 2>/dev/null
 rm -f "$FARM_DISPLAY_FILE"
 exit "$status"

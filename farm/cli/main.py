@@ -214,6 +214,12 @@ def calibrate(browser: str, up_to: int, seconds: float, grid_url: str | None, na
 @click.option("--shard", default=None, help="Run only part I of N of the matrix, e.g. 2/4.")
 @click.option("--base-url", default=None, help="Use this running application (the browsers' localhost is this machine's).")
 @click.option("--app-dir", default=None, help="Serve this folder of static files as the application under test (config: app_dir).")
+@click.option(
+    "--browser-option",
+    default=None,
+    help="The suite's own browser option, set for every cell: --NAME or $VARIABLE, optionally =chrome:Chrome,firefox:Firefox "
+    "(config: browser_option; dash's --webdriver needs nothing).",
+)
 @click.option("--demo", is_flag=True, help="Run farm's bundled demo suite (and serve its app) instead of PATH.")
 @click.option("--no-report", is_flag=True, help="Do not generate the Allure report at the end.")
 @click.option("--failed-first", is_flag=True, help="Run the cells that failed in the previous run first, then longest first.")
@@ -245,6 +251,7 @@ def test_command(
     shard: str | None,
     base_url: str | None,
     app_dir: str | None,
+    browser_option: str | None,
     no_report: bool,
     failed_first: bool,
     video: str | None,

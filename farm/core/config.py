@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from farm.core.browser_option import parse_browser_option
 from farm.core.catalogue import BROWSERS, SHARED_BROWSERS, SHARED_KEY, parse_browsers
 from farm.core.errors import ConfigError, UsageError
 
@@ -89,6 +90,7 @@ class FarmConfig:
     mode: str = "engine"  # "swarm": services on the swarm whose manager is docker_host (`farm up --mode`)
     registry: str = ""  # swarm: the registry every host pulls the farm's images from
     app_dir: str = ""  # `farm test`: a folder of static files served to the browsers as the base URL
+    browser_option: str = ""  # `farm test`: the suite's own browser option, set per cell (farm.core.browser_option)
 
     def node_groups(self) -> dict[str, int]:
         """The nodes `farm up` keeps, per group: a browser's own nodes, or the shared ones (as many
@@ -143,6 +145,8 @@ class FarmConfig:
             raise ConfigError(f"registry: {self.registry!r} must be HOST[:PORT][/PATH], e.g. 10.0.0.1:5000")
         if self.video not in VIDEO_MODES:
             raise ConfigError(f"video: {self.video!r} must be one of {', '.join(VIDEO_MODES)}")
+        if self.browser_option:
+            parse_browser_option(self.browser_option)
         for key, ref in self.images.items():
             if key != "hub" and key not in BROWSERS:
                 raise ConfigError(f"images.{key}: not a browser or 'hub'")

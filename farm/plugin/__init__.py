@@ -48,6 +48,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="(farm test) JSON: the Docker engine and node containers that record sessions",
     )
     group.addoption(
+        "--farm-browser-option",
+        default=None,
+        help="(farm test) the suite's own browser option or variable, set per cell: --NAME or $VAR[=chrome:VALUE,...]",
+    )
+    group.addoption(
         "--farm-isolation",
         default="session",
         choices=("session", "context"),

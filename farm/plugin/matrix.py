@@ -19,7 +19,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from farm.core.browser_option import KNOWN_OPTIONS, BrowserOption, parse_browser_option
 from farm.core.catalogue import APP_HOST_ALIAS, parse_browsers
+from farm.core.errors import ConfigError
 from farm.core.matrix import Cell, cell_from
 from farm.core.report_files import CELL_LABEL
 from farm.core.runfolder import RunFolder
@@ -80,8 +82,10 @@ class MatrixPlugin:
         self.collected_order: dict[str, int] = {}
         os.environ["FARM_GRID_URL"] = self.grid_url
         os.environ["FARM_BASE_URL"] = self.base_url
+        self.browser_options = self._browser_options(config)
         if self.worker_browser:
             os.environ["FARM_BROWSER"] = self.worker_browser
+            self.tell_suite(self.worker_browser)
         self._share_base_url(config)
         config.pluginmanager.register(BrowserNameFixture(), "farm-browser-name")
         self.route = self._localhost_route(config)
@@ -97,6 +101,33 @@ class MatrixPlugin:
             from farm.plugin.controller.scheduling import SchedulingPlugin
 
             config.pluginmanager.register(SchedulingPlugin(self, self.planning, self.run), "farm-scheduling")
+
+    @staticmethod
+    def _browser_options(config: pytest.Config) -> list[BrowserOption]:
+        """The suite's own browser options: the one the user named, and known plugins' (dash's
+        `--webdriver`) where the suite has them."""
+        named: list[BrowserOption] = []
+        spec = config.getoption("farm_browser_option")
+        if spec:
+            try:
+                named.append(parse_browser_option(spec))
+            except ConfigError as exc:
+                raise pytest.UsageError(str(exc)) from None
+            if named[0].variable is None and not hasattr(config.option, named[0].dest):
+                raise pytest.UsageError(
+                    f"browser_option {named[0].target}: the suite defines no such pytest option; "
+                    "name one it defines, or an environment variable as $NAME"
+                )
+        known = [o for o in KNOWN_OPTIONS if hasattr(config.option, o.dest) and all(o.target != n.target for n in named)]
+        return named + known
+
+    def tell_suite(self, browser: str) -> None:
+        """Set the suite's own browser options to `browser`, spelled as the suite expects."""
+        for option in self.browser_options:
+            if option.variable:
+                os.environ[option.variable] = option.value(browser)
+            else:
+                setattr(self.config.option, option.dest, option.value(browser))
 
     def _share_base_url(self, config: pytest.Config) -> None:
         if config.pluginmanager.hasplugin("base_url"):

@@ -25,6 +25,7 @@ class TestOptions:
     shard: tuple[int, int] | None = None
     base_url: str | None = None
     app_dir: str | None = None
+    browser_option: str | None = None  # the suite's own browser option; None: the config's `browser_option`
     pytest_args: list[str] = field(default_factory=list)  # after `--`: to pytest unchanged
     failed_first: bool = False  # cells that failed in the previous run go first
     video: str | None = None  # off | failed | all; None: the config's `video`
@@ -41,6 +42,7 @@ class TestOptions:
         "timeout",
         "base_url",
         "app_dir",
+        "browser_option",
         "failed_first",
         "video",
         "fail_on_console_error",
@@ -67,6 +69,8 @@ def farm_options(options: TestOptions, browsers: tuple[str, ...], grid_url: str,
     args = ["--farm-browsers", ",".join(browsers), "--farm-grid-url", grid_url, "--farm-base-url", base_url]
     if options.fail_on_console_error:
         args.append("--farm-fail-on-console-error")
+    if options.browser_option:
+        args.append(f"--farm-browser-option={options.browser_option}")  # one word: its value starts with --
     if options.isolation and options.isolation != "session":
         args += ["--farm-isolation", options.isolation]
     if options.keyword:

@@ -96,7 +96,12 @@ def run_matrix(config: FarmConfig, options: TestOptions, progress: Progress) -> 
 def _run_matrix(config: FarmConfig, options: TestOptions, progress: Progress, farm: FarmLink | None) -> RunOutcome:
     client = GridClient(options.grid_url or config.grid_url)
     app_dir = options.app_dir or ("" if options.base_url else config.app_dir)  # --base-url beats the config's app
-    options = dataclasses.replace(options, isolation=options.isolation or config.isolation, app_dir=app_dir or None)
+    options = dataclasses.replace(
+        options,
+        isolation=options.isolation or config.isolation,
+        app_dir=app_dir or None,
+        browser_option=options.browser_option or config.browser_option or None,
+    )
     recording = video_options(config, options, farm)
     capacity = check_capacity(client, config.browsers)
     run = RunFolder(new_results_dir(config, options.results_dir))

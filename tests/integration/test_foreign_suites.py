@@ -98,6 +98,7 @@ def test_module_scoped_suite_reading_its_own_variable(farm_dir, monkeypatch):
 def test_local_webdriver_chrome_becomes_each_cells_browser(farm_dir):
     code, summary = run_suite(farm_dir, "local", str(SUITES / "local_chrome"))
     expected = {"test_local_chrome_page": "passed", "test_local_chrome_fails_on_purpose": "failed"}
+    expected["test_chromes_own_api_or_the_other_browsers_branch"] = "passed"  # get_log and CDP on chrome, isinstance on both
     assert code == 1
     assert_statuses(summary, expected)
     assert_truthful(summary)
@@ -175,3 +176,44 @@ def test_prompts_opened_by_clicks_behave_as_in_plain_selenium(farm_dir):
     assert_truthful(summary)
     # the console was heard: the page logs one error per load (the test's own, none on a prompt)
     assert {(c["browser"], c["console_errors"]) for c in summary["cells"]} == {("chrome", 1), ("firefox", 1)}
+
+
+def test_a_headed_maximized_session_fills_the_screen_on_both_browsers(farm_dir):
+    """A session-scoped headed local Chrome that maximizes (the nodes' displays have a window manager,
+    as docker-selenium's do): maximize, full screen and minimize behave as on a desktop."""
+    code, summary = run_suite(farm_dir, "desktop", str(SUITES / "desktop"))
+    assert code == 0, summary["counts"]
+    names = ["test_the_session_starts_maximized", "test_full_screen_fills_the_screen"]
+    assert_statuses(summary, dict.fromkeys([*names, "test_minimize_hides_the_page_and_maximize_brings_it_back"], "passed"))
+    assert_truthful(summary)
+
+
+def test_the_suites_own_browser_options_follow_each_cell(farm_dir):
+    """dash's `--webdriver Chrome|Firefox` with no configuration, the suite's own `--browser` named by
+    `--browser-option`, and (a second run) an environment variable spelled the suite's way."""
+    suite = str(SUITES / "own_option")
+    results = farm_dir / "reports" / "own-option"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(farm_dir)
+        common = ["--browsers", ",".join(BROWSERS), "--no-report"]
+        code = main(
+            ["test", suite, "--browser-option=--browser", *common, "--results-dir", str(results / "option"), "--", "-k", "not variable"]
+        )
+        assert code == 0
+        variable = ["--browser-option", "$UI_BROWSER=chrome:chromium", "--results-dir", str(results / "variable")]
+        assert main(["test", suite, *variable, *common, "--", "-k", "variable"]) == 0
+    option, env = (json.loads((results / run / "summary.json").read_text()) for run in ("option", "variable"))
+    assert_statuses(option, {"test_the_suites_code_path_matches_the_browser": "passed", "test_its_own_option_names_the_cell": "passed"})
+    assert_statuses(env, {"test_its_variable_names_the_cell": "passed"})
+    assert_truthful(option)
+    assert_truthful(env)
+
+
+def test_a_browser_option_the_suite_does_not_have_is_refused_in_one_line(farm_dir, capsys):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(farm_dir)
+        results = farm_dir / "reports" / "no-such-option"
+        code = main(["test", str(SUITES / "own_option"), "--browser-option=--browser-name", "--results-dir", str(results), "--no-report"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "browser_option --browser-name: the suite defines no such pytest option" in err, err
+    assert not results.exists()

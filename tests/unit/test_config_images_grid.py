@@ -4,6 +4,7 @@ import dataclasses
 
 import pytest
 
+from farm.core.browser_option import parse_browser_option
 from farm.core.catalogue import GRID_VERSION
 from farm.core.config import FarmConfig, load_config, parse_browsers, parse_counts, parse_images
 from farm.core.errors import ConfigError, ImageError, UsageError
@@ -168,6 +169,7 @@ ENV_SAMPLES = {
     "mode": ("swarm", "swarm"),
     "registry": ("127.0.0.1:5000", "127.0.0.1:5000"),
     "app_dir": ("web/dist", "web/dist"),
+    "browser_option": ("--browser=chrome:Chrome,firefox:Firefox", "--browser=chrome:Chrome,firefox:Firefox"),
 }
 
 
@@ -202,3 +204,16 @@ def test_node_counts_widen_farm_up_but_never_farm_test(tmp_path):
     assert config.browsers == ("chrome",)  # what `farm test` runs
     assert config.farm_browsers() == ("chrome", "firefox")  # what `farm up` starts
     assert load_config(tmp_path, environ={}, browsers=("firefox",)).browsers == ("firefox",)
+
+
+def test_a_suites_browser_option_is_parsed_with_its_spelling(tmp_path):
+    option = parse_browser_option("--browser-name=chrome:Chrome,firefox:Firefox")
+    assert (option.target, option.dest, option.variable) == ("--browser-name", "browser_name", None)
+    assert (option.value("chrome"), option.value("firefox"), option.value("edge")) == ("Chrome", "Firefox", "edge")
+    variable = parse_browser_option("$UI_BROWSER")
+    assert (variable.variable, variable.value("firefox")) == ("UI_BROWSER", "firefox")
+    for bad in ("browser", "-b", "--browser=safari:Safari", "--browser=chrome", "$1X"):
+        with pytest.raises(ConfigError, match="browser_option"):
+            parse_browser_option(bad)
+    with pytest.raises(ConfigError, match="browser_option"):
+        load_config(tmp_path, environ={"FARM_BROWSER_OPTION": "browser"})

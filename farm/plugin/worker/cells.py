@@ -104,6 +104,7 @@ class WorkerPlugin:
         self.matrix.current_browser = cell.browser
         if not worker_browser:
             os.environ["FARM_BROWSER"] = cell.browser
+            self.matrix.tell_suite(cell.browser)
         item.stash[CELL_KEY] = {"test_id": cell.test_id, "browser": cell.browser, "worker": self.worker_id}
         return None
 

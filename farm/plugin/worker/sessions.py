@@ -19,8 +19,9 @@ Installed only in farm mode (it imports selenium). It wraps `WebDriver.start_ses
   document but the first can come and go unheard (the first one's console is replayed to it).
 
 Local browsers: in farm mode `webdriver.Chrome(...)`, `Firefox(...)` and `Edge(...)` (and plugins
-that call them) return a Remote session on the Grid for the cell's browser; their options are
-translated (farm.infra.browsers.translate_options) and what does not carry over is reported.
+that call them) return a Grid session for the cell's browser that is an object of that browser's own
+class, with its vendor commands (farm.plugin.worker.local_browsers); their options are translated
+(farm.infra.browsers.translate_options) and what does not carry over is reported.
 """
 
 from __future__ import annotations
@@ -48,11 +49,11 @@ from farm.infra.browsers import (
     harden_capabilities,
     prompt_handler,
     reachable_sockets,
-    remote_driver,
     translate_options,
 )
 from farm.infra.grid import GridClient
 from farm.plugin.worker.console import ConsoleEntry, ConsoleListener, listen
+from farm.plugin.worker.local_browsers import grid_browser
 from farm.plugin.worker.prompts import meet_prompt
 from farm.plugin.worker.recording import Recorder, Recording
 
@@ -293,7 +294,7 @@ class SessionWatch:
                 f"webdriver.{ {'chrome': 'Chrome', 'edge': 'Edge', 'firefox': 'Firefox'}[family] }() became a {target} session "
                 f"on the Grid; dropped: {', '.join(dropped)}"
             )
-        return remote_driver(self.grid_url, options)
+        return grid_browser(target, self.grid_url, options)
 
     @staticmethod
     def warn(message: str) -> None:
