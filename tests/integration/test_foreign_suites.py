@@ -217,3 +217,17 @@ def test_a_browser_option_the_suite_does_not_have_is_refused_in_one_line(farm_di
     err = capsys.readouterr().err.strip()
     assert code == 2 and "browser_option --browser-name: the suite defines no such pytest option" in err, err
     assert not results.exists()
+
+
+def test_file_pages_under_the_suite_open_in_every_browser_and_others_fail_clearly(farm_dir):
+    """file:// pages of the suite (with a stylesheet and a relative link) and of tmp_path open on both
+    browsers and read back as file://; one outside the suite's folders is broken with the reason,
+    never a blank page filed as a product failure."""
+    code, summary = run_suite(farm_dir, "files", str(SUITES / "file_pages"))
+    assert code == 1
+    expected = {"test_a_page_of_the_suite_with_its_stylesheet_and_links": "passed", "test_a_page_written_to_tmp_path": "passed"}
+    assert_statuses(summary, {**expected, "test_a_page_outside_the_suite_fails_clearly": "broken"})
+    assert_truthful(summary)
+    for cell in summary["cells"]:
+        if cell["status"] == "broken":
+            assert cell["failure_kind"] == "test" and "file:///etc/os-release is outside the suite's folders" in cell["message"]

@@ -30,6 +30,7 @@ from farm.core.runfolder import append_line
 from farm.plugin.idle import IdleItem
 from farm.plugin.matrix import cell_of
 from farm.plugin.worker.console import as_text, counts
+from farm.plugin.worker.file_pages import FilePages, suite_folders
 from farm.plugin.worker.recording import Recorder, Recording
 from farm.plugin.worker.sessions import SessionWatch
 
@@ -69,6 +70,7 @@ class WorkerPlugin:
         self.watch = SessionWatch(
             self.grid_url, lambda: matrix.current_browser, self._note_session, self._keep_evidence, matrix.route, self.recorder
         )
+        self.watch.files = FilePages(suite_folders(config)) if matrix.route else None
         self.kept_evidence: tuple[bytes, str] | None = None  # from a session quit while the cell was failing
         self.watch.install()
         if not matrix.pytest_selenium:
@@ -85,6 +87,8 @@ class WorkerPlugin:
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         self.watch.uninstall()
+        if self.watch.files is not None:
+            self.watch.files.close()
         if self.recorder is not None:
             self.recorder.close()
 

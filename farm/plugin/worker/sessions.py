@@ -39,6 +39,7 @@ from selenium import webdriver
 from selenium.common.exceptions import UnexpectedAlertPresentException
 from selenium.webdriver.chromium.webdriver import ChromiumDriver
 from selenium.webdriver.firefox.webdriver import WebDriver as FirefoxDriver
+from selenium.webdriver.remote.command import Command
 from selenium.webdriver.remote.webdriver import WebDriver as RemoteDriver
 
 from farm.core.catalogue import farm_name_of
@@ -53,6 +54,7 @@ from farm.infra.browsers import (
 )
 from farm.infra.grid import GridClient
 from farm.plugin.worker.console import ConsoleEntry, ConsoleListener, listen
+from farm.plugin.worker.file_pages import NO_ROUTE, FilePageRefused, FilePages
 from farm.plugin.worker.local_browsers import grid_browser
 from farm.plugin.worker.prompts import meet_prompt
 from farm.plugin.worker.recording import Recorder, Recording
@@ -113,6 +115,7 @@ class SessionWatch:
         self.sessions: dict[str, WatchedSession] = {}
         self.open_seconds: list[float] = []  # how long opening each session took, until the plugin reads them
         self.settling: dict[str, int] = {}  # sessions whose console is attaching: commands sent since they opened
+        self.files: FilePages | None = None  # the runner's file:// pages, served through the localhost route
         self.prompts: dict[str, str] = {}  # sessions whose prompts farm keeps open: the handler the suite asked for
         self._saved: list[tuple[type, str, Any]] = []
 
@@ -151,8 +154,13 @@ class SessionWatch:
         def execute(driver: RemoteDriver, driver_command: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
             if watch.settling:
                 watch.before_command(getattr(driver, "session_id", None))
+            if driver_command == Command.GET and params and str(params.get("url", ""))[:7].lower() == "file://":
+                params = {**params, "url": watch.file_page(str(params["url"]))}
             try:
-                return original_execute(driver, driver_command, params)
+                response = original_execute(driver, driver_command, params)
+                if driver_command == Command.GET_CURRENT_URL and watch.files is not None and isinstance(response.get("value"), str):
+                    response["value"] = watch.files.to_file(response["value"])
+                return response
             except UnexpectedAlertPresentException as error:
                 handler = watch.prompts.get(str(getattr(driver, "session_id", "")))
                 if handler is None:
@@ -206,6 +214,12 @@ class SessionWatch:
         self._listen(session, caps)  # it attaches while the node is looked up and the test begins
         session.node = self._node_of(session_id)
         self._record(session, caps)
+
+    def file_page(self, url: str) -> str:
+        """What a Grid browser opens for a file:// URL (FilePageRefused, with the reason, if nothing)."""
+        if self.files is None:
+            raise FilePageRefused(NO_ROUTE.format(url=url))
+        return self.files.to_http(url)
 
     def _node_of(self, session_id: str) -> str:
         with contextlib.suppress(Exception):
