@@ -215,6 +215,12 @@ def calibrate(browser: str, up_to: int, seconds: float, grid_url: str | None, na
 @click.option("--base-url", default=None, help="Use this running application (the browsers' localhost is this machine's).")
 @click.option("--app-dir", default=None, help="Serve this folder of static files as the application under test (config: app_dir).")
 @click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="At most N cells at once, all browsers together (1: one cell at a time, for suites whose tests must not overlap).",
+)
+@click.option(
     "--browser-option",
     default=None,
     help="The suite's own browser option, set for every cell: --NAME or $VARIABLE, optionally =chrome:Chrome,firefox:Firefox "
@@ -252,6 +258,7 @@ def test_command(
     base_url: str | None,
     app_dir: str | None,
     browser_option: str | None,
+    workers: int | None,
     no_report: bool,
     failed_first: bool,
     video: str | None,

@@ -84,12 +84,14 @@ def matrix_table(outcome: RunOutcome) -> Table:
     for result in outcome.results:
         by_test.setdefault(result.test_id, {})[result.browser] = result
     flaky = {c["nodeid"]: c.get("pass_rate") for c in outcome.summary["cells"] if c.get("flaky")}
+    beside = {c["nodeid"]: c["beside"] for c in outcome.summary["cells"] if c.get("beside")}
     for test_id in sorted(by_test):
         cells = []
         for browser in browsers:
             r = by_test[test_id].get(browser)
             kind = f" ({KIND_NAMES[r.failure_kind]})" if r and r.status == "broken" and r.failure_kind in KIND_NAMES else ""
             kind += f" [magenta]flaky, {flaky[r.nodeid]:.0%} passed[/]" if r and r.nodeid in flaky else ""
+            kind += f" [magenta](beside {beside[r.nodeid]} others)[/]" if r and r.nodeid in beside else ""
             cells.append(f"[{STATUS_COLOURS[r.status]}]{r.status}[/]{kind} {r.duration:.1f}s" if r else "-")
         table.add_row(Text(test_id), *cells)  # text, not markup: parametrize ids look like [tags]
     return table
@@ -117,6 +119,8 @@ def run_lines(outcome: RunOutcome) -> Iterator[Table | str]:
     yield matrix_table(outcome)
     yield ", ".join(f"{n} {s}" for s, n in summary["counts"].items()) + f" of {summary['total']} cells"
     yield from incident_lines(summary)
+    if any(c.get("beside") for c in summary["cells"]):
+        yield "flaky cells failed while other cells ran beside them: if they share files or accounts, try `farm test --workers 1`"
     makespan = summary["makespan"]
     predicted = f"predicted {makespan['predicted']:.1f}s" + (" from estimates, nothing measured yet" if makespan.get("estimated") else "")
     yield (

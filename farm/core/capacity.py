@@ -35,6 +35,7 @@ class Capacity:
 
     slots: dict[str, int]
     pools: tuple[Pool, ...] = field(default=())
+    cells: int = 0  # at most this many cells at once, all browsers together (`farm test --workers`); 0: the slots decide
 
     @property
     def model(self) -> str:
@@ -50,7 +51,16 @@ class Capacity:
         its sessions (a browser outside the run may still take some of them)."""
         wanted = set(browsers)
         pools = tuple(Pool(p.browsers & wanted, p.sessions) for p in self.pools if p.browsers & wanted)
-        return Capacity({b: n for b, n in self.slots.items() if b in wanted}, pools)
+        return Capacity({b: n for b, n in self.slots.items() if b in wanted}, pools, self.cells)
+
+    def at_most(self, cells: int) -> Capacity:
+        """No more than `cells` cells at once, whatever the slots (a suite whose tests must not
+        overlap runs with 1: one cell at a time across all browsers)."""
+        return Capacity(dict(self.slots), self.pools, cells)
+
+    def within_cap(self, running: int) -> bool:
+        """May one more cell start beside `running` others?"""
+        return not self.cells or running < self.cells
 
     def workers(self) -> int:
         """The most xdist workers a run may have: one per slot of each browser. In a pool every
@@ -66,16 +76,18 @@ class Capacity:
         others; with 4 workers all four started within 0.4 s."""
         pooled = {b for pool in self.pools for b in pool.browsers}
         alone = sum(n for b, n in self.slots.items() if b not in pooled)
-        return alone + sum(min(pool.sessions, sum(self.slots.get(b, 0) for b in pool.browsers)) for pool in self.pools)
+        at_once = alone + sum(min(pool.sessions, sum(self.slots.get(b, 0) for b in pool.browsers)) for pool in self.pools)
+        return min(at_once, self.cells) if self.cells else at_once
 
     def to_json(self) -> dict[str, object]:
-        return {"slots": dict(self.slots), "pools": [{"browsers": sorted(p.browsers), "sessions": p.sessions} for p in self.pools]}
+        pools = [{"browsers": sorted(p.browsers), "sessions": p.sessions} for p in self.pools]
+        return {"slots": dict(self.slots), "pools": pools, "cells": self.cells}
 
     @classmethod
     def from_json(cls, raw: Mapping[str, object]) -> Capacity:
         slots = {str(b): int(n) for b, n in dict(raw.get("slots") or {}).items()}  # type: ignore[call-overload]
         pools = tuple(Pool(frozenset(p["browsers"]), int(p["sessions"])) for p in list(raw.get("pools") or []))  # type: ignore[call-overload]
-        return cls(slots, pools)
+        return cls(slots, pools, int(raw.get("cells") or 0))  # type: ignore[call-overload]
 
     @classmethod
     def per_browser(cls, slots: Mapping[str, int]) -> Capacity:

@@ -57,11 +57,25 @@ def failed_last_time(outcomes: Mapping[Key, list[str]]) -> set[Key]:
 
 def mark(cells: list[dict], outcomes: Mapping[Key, list[str]]) -> list[str]:
     """Add `flaky` and `pass_rate` (over the window, this run included) to summary cells; returns
-    the node ids of the flaky ones."""
+    the node ids of the flaky ones. A flaky cell that failed beside other cells also gets `beside`
+    (how many ran at the same time): a flip may be theirs, not the test's alone (shared files, a
+    shared account), which `farm test --workers 1` tells apart."""
     for cell in cells:
         seen = outcomes.get((cell["test_id"], cell["browser"]), [])
         cell["flaky"], cell["pass_rate"] = is_flaky(seen), pass_rate(seen)
+        if cell["flaky"] and cell.get("status") in ("failed", "broken"):
+            cell["beside"] = overlapping(cell, cells)
     return [cell["nodeid"] for cell in cells if cell["flaky"]]
+
+
+def overlapping(cell: Mapping[str, Any], cells: Iterable[Mapping[str, Any]]) -> int:
+    """How many other cells of the run were running while `cell` ran."""
+    start, stop = float(cell.get("start") or 0), float(cell.get("stop") or 0)
+    if not start or not stop:
+        return 0
+    return sum(
+        1 for other in cells if other is not cell and float(other.get("start") or 0) < stop and float(other.get("stop") or 0) > start
+    )
 
 
 def save(path: Path, outcomes: Mapping[Key, list[str]]) -> None:

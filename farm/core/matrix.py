@@ -16,6 +16,7 @@ class Cell:
     nodeid: str
     test_id: str
     browser: str
+    group: str = ""  # `@pytest.mark.xdist_group(name)`: cells of one group never run at the same time
 
 
 def base_test_id(nodeid: str, param_ids: list[str], browser_index: int) -> str:

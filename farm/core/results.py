@@ -164,7 +164,8 @@ def summarize(
     done = {r.nodeid for r in results}
     missing = sorted((c for c in planned if c.nodeid not in done), key=lambda c: c.nodeid)
     fallback = f"not run: the run stopped ({stopped})" if stopped else "not run: no result came back for it"
-    not_run = [{**asdict(c), "reason": (why_not_run or {}).get(c.nodeid, fallback)} for c in missing]
+    reasons = why_not_run or {}
+    not_run = [{"nodeid": c.nodeid, "test_id": c.test_id, "browser": c.browser, "reason": reasons.get(c.nodeid, fallback)} for c in missing]
     starts = [r.start for r in results if r.start]
     stops = [r.stop for r in results if r.stop]
     actual = (max(stops) - min(starts)) if starts and stops else 0.0

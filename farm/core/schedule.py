@@ -132,7 +132,8 @@ def simulate(
 
     def room(browser: str) -> bool:
         pool = pools[browser]
-        return per_browser[browser] < max(1, capacity.slots.get(browser, 1)) and per_pool[pool.browsers] < max(1, pool.sessions)
+        within = per_browser[browser] < max(1, capacity.slots.get(browser, 1)) and per_pool[pool.browsers] < max(1, pool.sessions)
+        return within and capacity.within_cap(sum(per_browser.values()))
 
     while any(queues.values()):
         ready = [b for b, queue in queues.items() if queue and room(b)]
@@ -166,6 +167,8 @@ def lower_bound(cells: Iterable[Cell], durations: Mapping[str, float], capacity:
         pool = capacity.pool_of(browser)
         pooled = sum(sum(work.get(b, [])) for b in pool.browsers)
         bound = max(bound, max(seconds), sum(seconds) / max(1, capacity.slots.get(browser, 1)), pooled / max(1, pool.sessions))
+    if capacity.cells:
+        bound = max(bound, sum(sum(seconds) for seconds in work.values()) / capacity.cells)
     return bound
 
 
@@ -218,7 +221,13 @@ class Plan:
         return cls(
             capacity=capacity,
             cells={
-                c.nodeid: {"browser": c.browser, "test_id": c.test_id, "expected": round(expected[c.nodeid], 3), "first": c.nodeid in first}
+                c.nodeid: {
+                    "browser": c.browser,
+                    "test_id": c.test_id,
+                    "expected": round(expected[c.nodeid], 3),
+                    "first": c.nodeid in first,
+                    **({"group": c.group} if c.group else {}),
+                }
                 for c in cells
             },
             predicted_makespan=timeline.makespan,
@@ -226,7 +235,7 @@ class Plan:
         )
 
     def planned_cells(self) -> list[Cell]:
-        return [Cell(nodeid, str(c["test_id"]), str(c["browser"])) for nodeid, c in self.cells.items()]
+        return [Cell(nodeid, str(c["test_id"]), str(c["browser"]), str(c.get("group", ""))) for nodeid, c in self.cells.items()]
 
     def to_json(self) -> dict[str, object]:
         return {

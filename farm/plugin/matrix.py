@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,16 @@ NEVER_MATCHES = r"(?!)"
 
 def cell_of(item: pytest.Item) -> Cell:
     callspec = getattr(item, "callspec", None)
-    return cell_from(item.nodeid, callspec.params if callspec else {}, list(getattr(callspec, "_idlist", []) or []))
+    cell = cell_from(item.nodeid, callspec.params if callspec else {}, list(getattr(callspec, "_idlist", []) or []))
+    return dataclasses.replace(cell, group=xdist_group(item)) if item.get_closest_marker("xdist_group") else cell
+
+
+def xdist_group(item: pytest.Item) -> str:
+    """The name of the test's `@pytest.mark.xdist_group` (as pytest-xdist reads it: first argument or `name`)."""
+    marker = item.get_closest_marker("xdist_group")
+    if marker is None:
+        return ""
+    return str(marker.args[0] if marker.args else marker.kwargs.get("name", "default"))
 
 
 class BaseUrlFixture:

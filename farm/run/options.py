@@ -25,6 +25,7 @@ class TestOptions:
     shard: tuple[int, int] | None = None
     base_url: str | None = None
     app_dir: str | None = None
+    workers: int | None = None  # at most this many cells at once, all browsers together (1: one at a time)
     browser_option: str | None = None  # the suite's own browser option; None: the config's `browser_option`
     pytest_args: list[str] = field(default_factory=list)  # after `--`: to pytest unchanged
     failed_first: bool = False  # cells that failed in the previous run go first
@@ -43,6 +44,7 @@ class TestOptions:
         "base_url",
         "app_dir",
         "browser_option",
+        "workers",
         "failed_first",
         "video",
         "fail_on_console_error",

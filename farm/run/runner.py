@@ -104,6 +104,8 @@ def _run_matrix(config: FarmConfig, options: TestOptions, progress: Progress, fa
     )
     recording = video_options(config, options, farm)
     capacity = check_capacity(client, config.browsers)
+    if options.workers:
+        capacity = capacity.at_most(options.workers)
     run = RunFolder(new_results_dir(config, options.results_dir))
     reports = ReportsFolder(Path(config.reports_dir))
     try:

@@ -3,6 +3,7 @@ cell's result is true to its label: the session it used is the browser the label
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -19,14 +20,13 @@ SUITES = Path(__file__).parent / "suites"
 farm_dir = module_farm_dir(NAME)
 
 
-def run_suite(farm_dir: Path, name: str, suite: str, *pytest_args: str) -> tuple[int, dict]:
+def run_suite(farm_dir: Path, name: str, suite: str, *pytest_args: str, farm_args: tuple[str, ...] = ()) -> tuple[int, dict]:
     results = farm_dir / "reports" / name
     passthrough = ["--", *pytest_args] if pytest_args else []
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(farm_dir)
-        code = main(
-            ["test", suite, *serving(suite), "--browsers", ",".join(BROWSERS), "--results-dir", str(results), "--no-report", *passthrough]
-        )
+        common = ["--browsers", ",".join(BROWSERS), "--results-dir", str(results), "--no-report"]
+        code = main(["test", suite, *serving(suite), *farm_args, *common, *passthrough])
     return code, json.loads((results / "summary.json").read_text())
 
 
@@ -231,3 +231,29 @@ def test_file_pages_under_the_suite_open_in_every_browser_and_others_fail_clearl
     for cell in summary["cells"]:
         if cell["status"] == "broken":
             assert cell["failure_kind"] == "test" and "file:///etc/os-release is outside the suite's folders" in cell["message"]
+
+
+def no_two_overlap(cells: list[dict]) -> bool:
+    spans = sorted((c["start"], c["stop"]) for c in cells)
+    return all(later[0] >= earlier[1] for earlier, later in itertools.pairwise(spans))
+
+
+def test_a_suite_that_must_not_overlap_passes_with_workers_1(farm_dir, tmp_path, monkeypatch):
+    """Every test deletes and rebuilds one shared folder (without --workers its cells broke each other
+    when tried): one cell at a time across both browsers."""
+    monkeypatch.setenv("SHARED_BUILD", str(tmp_path / "shared"))
+    code, summary = run_suite(farm_dir, "one-at-a-time", str(SUITES / "not_parallel_safe" / "test_build.py"), farm_args=("--workers", "1"))
+    assert code == 0, summary["counts"]
+    assert_statuses(summary, {f"test_page_builds[{page}]": "passed" for page in ("intro", "usage", "api")})
+    assert_truthful(summary)
+    assert no_two_overlap(summary["cells"]) and summary["capacity"].get("cells") == 1
+
+
+def test_cells_of_an_xdist_group_never_run_at_the_same_time(farm_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("SHARED_BUILD", str(tmp_path / "shared"))
+    code, summary = run_suite(farm_dir, "grouped", str(SUITES / "not_parallel_safe" / "test_grouped.py"))
+    assert code == 0, summary["counts"]
+    expected = {f"test_grouped_page_builds[{page}]": "passed" for page in ("intro", "usage", "api")}
+    assert_statuses(summary, {**expected, "test_an_ungrouped_neighbour": "passed"})
+    assert_truthful(summary)
+    assert no_two_overlap([c for c in summary["cells"] if "::test_grouped_page_builds" in c["test_id"]])

@@ -281,3 +281,64 @@ def test_initial_workers_keep_their_split_whatever_the_order():
     # Work per worker, not per cell: firefox's one worker is the busier at 0.5 of chrome's cost per cell.
     assert initial_browsers(uneven, 4, {"chrome": 1.0, "firefox": 0.5}) == ["firefox", "chrome", "chrome", "chrome"]
     assert initial_browsers(uneven, 4, {"chrome": 1.0, "firefox": 0.2}) == ["chrome", "chrome", "chrome", "firefox"]
+
+
+def make_capped(cells: dict[str, tuple[str, float, str]], slots: dict[str, int], cap: int = 0):
+    """Workers of fixed browsers; cells as nodeid -> (browser, expected, xdist group)."""
+    plan = Plan(
+        capacity=Capacity.per_browser(slots).at_most(cap),
+        cells={n: {"browser": b, "test_id": n, "expected": s, **({"group": g} if g else {})} for n, (b, s, g) in cells.items()},
+    )
+    collection = [*cells, f"::{IDLE_NAME}"]
+    sched = scheduler(plan)
+    nodes = [FakeNode(f"{b[0]}{i}", b) for b, n in slots.items() for i in range(n)]
+    for node in nodes:
+        sched.add_node(node)
+    for node in nodes:
+        sched.add_node_collection(node, collection)
+    return sched, nodes, collection
+
+
+def test_workers_1_runs_one_cell_at_a_time_across_browsers():
+    cells = {"c1": ("chrome", 3, ""), "c2": ("chrome", 2, ""), "f1": ("firefox", 5, ""), "f2": ("firefox", 1, "")}
+    sched, _nodes, collection = make_capped(cells, {"chrome": 2, "firefox": 2}, cap=1)
+    order = []
+    sched.schedule()
+    while sched.running and any(i is not None for i in sched.running.values()):
+        assert len(running(sched, collection)) == 1
+        node, index = next((n, i) for n, i in sched.running.items() if i is not None)
+        order.append(collection[index])
+        sched.mark_test_complete(node, index)
+        sched.mark_test_complete(node, collection.index(f"::{IDLE_NAME}"))
+    assert order == ["f1", "c1", "c2", "f2"]  # longest first, one at a time
+    uncapped, _, collection = make_capped(cells, {"chrome": 2, "firefox": 2})
+    uncapped.schedule()
+    assert len(running(uncapped, collection)) == 4
+
+
+def test_cells_of_one_xdist_group_never_overlap_whatever_their_browser():
+    cells = {
+        "build-c": ("chrome", 5, "docs"),
+        "build-f": ("firefox", 4, "docs"),
+        "other-f": ("firefox", 1, ""),
+        "lone-c": ("chrome", 1, ""),
+    }
+    sched, _nodes, collection = make_capped(cells, {"chrome": 2, "firefox": 2})
+    sched.schedule()
+    assert sorted(running(sched, collection).values()) == ["build-c", "lone-c", "other-f"]  # build-f waits for its group
+    node = next(n for n, i in sched.running.items() if i is not None and collection[i] == "build-c")
+    sched.mark_test_complete(node, collection.index("build-c"))
+    assert "build-f" in running(sched, collection).values()
+
+
+def test_a_cap_keeps_the_prediction_and_bound_honest():
+    from farm.core.matrix import Cell
+    from farm.core.schedule import lower_bound, simulate
+
+    cells = [Cell("c1", "c1", "chrome"), Cell("c2", "c2", "chrome"), Cell("f1", "f1", "firefox")]
+    expected = {"c1": 3.0, "c2": 2.0, "f1": 4.0}
+    capacity = Capacity.per_browser({"chrome": 2, "firefox": 2})
+    assert simulate(cells, expected, capacity).makespan == 4.0
+    assert simulate(cells, expected, capacity.at_most(1)).makespan == 9.0
+    assert lower_bound(cells, expected, capacity.at_most(1)) == 9.0
+    assert capacity.at_most(1).initial_workers() == 1 and Capacity.from_json(capacity.at_most(3).to_json()).cells == 3

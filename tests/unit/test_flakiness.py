@@ -32,6 +32,20 @@ def test_passes_fails_passes_is_flaky_with_its_pass_rate():
     assert cells[0]["pass_rate"] == pytest.approx(0.667) and cells[1] == {**cells[1], "flaky": False, "pass_rate": 1.0}
 
 
+def test_a_flaky_failure_beside_other_cells_says_how_many_ran_with_it():
+    outcomes = {("t", "chrome"): ["passed", "failed"], ("u", "chrome"): ["passed", "failed"]}
+    cells = [
+        {"nodeid": "t[chrome]", "test_id": "t", "browser": "chrome", "status": "failed", "start": 10.0, "stop": 20.0},
+        {"nodeid": "n[firefox]", "test_id": "n", "browser": "firefox", "status": "passed", "start": 15.0, "stop": 25.0},
+        {"nodeid": "m[firefox]", "test_id": "m", "browser": "firefox", "status": "passed", "start": 20.0, "stop": 30.0},
+        {"nodeid": "u[chrome]", "test_id": "u", "browser": "chrome", "status": "failed", "start": 30.0, "stop": 31.0},
+    ]
+    assert flakiness.mark(cells, outcomes) == ["t[chrome]", "u[chrome]"]
+    assert cells[0]["beside"] == 1  # n overlapped; m began as t ended
+    assert cells[3]["beside"] == 0  # alone: the flip is the test's own
+    assert "beside" not in cells[1]
+
+
 def test_the_window_forgets_old_runs():
     outcomes: dict = {}
     for status in ["failed"] + ["passed"] * flakiness.WINDOW:

@@ -231,13 +231,20 @@ class LongestFirstScheduling:
         it holds none. Workers still starting are not counted: a session they were asked for serves
         a worker that is ready now, and they take the next one that frees (on 2 cores a worker takes
         1.5-3 s to start, which left a pool session idle while a chrome worker waited beside it)."""
-        return self._room_for(browser, 0 if self.held.get(node, 0) else 1, booting=False)
+        room = self._room_for(browser, 0 if self.held.get(node, 0) else 1, booting=False)
+        return room and self.limits.within_cap(self.cells_running())
 
     def _room_for(self, browser: str, extra: int, booting: bool = True) -> bool:
         """Do `extra` more sessions of `browser` fit its slots and its pool's sessions?"""
         pool = self.limits.pool_of(browser)
         pooled = sum(self.in_use(b, booting) for b in pool.browsers)
         return self.in_use(browser, booting) + extra <= self.limits.slots.get(browser, 0) and pooled + extra <= pool.sessions
+
+    def cells_running(self, booting: bool = False) -> int:
+        """Cells running now, all browsers together (`booting`: and workers asked for, each of which
+        starts one when it is ready): what `farm test --workers` caps."""
+        coming = sum(len(times) for times in self.asked.values()) + len(self.arriving) if booting else 0
+        return coming + sum(1 for index in self.running.values() if index is not None)
 
     # dispatch --------------------------------------------------------------------------------
     def _first_collection(self) -> None:
@@ -263,7 +270,7 @@ class LongestFirstScheduling:
         self.checked = now
         seen = self.capacity()
         if seen is not None:
-            self.limits = seen.only(self.plan.capacity.slots)
+            self.limits = seen.only(self.plan.capacity.slots).at_most(self.plan.capacity.cells)
 
     def distrust_limits(self) -> None:
         """An infrastructure failure was just reported: read the Grid again at the next decision."""
@@ -336,7 +343,8 @@ class LongestFirstScheduling:
         workers = sum(1 for node in self.running if self.serves(node) == browser and node not in self.finished_nodes)
         start = statistics.median(self.start_times) if self.start_times else 0.0
         room = self._room_for(browser, 1) or self._given_back(browser, within=start) > 0
-        if not room or workers + len(self.asked[browser]) >= self.limits.slots.get(browser, 0):
+        capped = not self.limits.within_cap(self.cells_running(booting=True))
+        if not room or capped or workers + len(self.asked[browser]) >= self.limits.slots.get(browser, 0):
             return False
         if not self._worth_opening(browser, (self.open_cost(browser) or 0.0) + start):
             return False
@@ -358,6 +366,10 @@ class LongestFirstScheduling:
             if index is not None and self.browser_of(index) in done
         ]
         return sum(1 for left in ending if left <= within)
+
+    def group_of(self, index: int) -> str:
+        assert self.collection is not None
+        return str(self.plan.cells[self.collection[index]].get("group", ""))
 
     def expected(self, index: int) -> float:
         assert self.collection is not None
@@ -384,14 +396,15 @@ class LongestFirstScheduling:
         self.refresh_limits()
         self._drop_unrunnable()
         idle = self._idle_workers()
+        busy_groups = {self.group_of(i) for i in self.running.values() if i is not None} - {""}
         blocked: set[str] = set()  # no idle worker may take this browser now: nor any later cell of it
         waiting = {self.browser_of(i) for i in self.pending}
         for index in list(self.pending):
             browser = self.browser_of(index)
             if blocked >= waiting:  # with no worker idle, a browser may still need one asked for
                 break
-            if browser in blocked:
-                continue
+            if browser in blocked or self.group_of(index) in busy_groups:
+                continue  # an xdist_group's cells wait for its running one, whatever its browser
             node = self._worker_for(browser, idle)
             if node is None:
                 if not self._spawn_for(browser, idle):
@@ -403,6 +416,8 @@ class LongestFirstScheduling:
             self.started_at[node] = time.monotonic()
             self.node2pending[node].extend([index, self.idle_index])
             node.send_runtest_some([index, self.idle_index])
+            busy_groups.add(self.group_of(index))
+            busy_groups.discard("")
         for node in idle:
             if not self._has_work_for(node) and (self.held.get(node, 0) or self.tests_finished):
                 # Nothing left for its browser: let it end, which also quits the sessions it holds.
