@@ -85,6 +85,7 @@ def matrix_table(outcome: RunOutcome) -> Table:
         by_test.setdefault(result.test_id, {})[result.browser] = result
     flaky = {c["nodeid"]: c.get("pass_rate") for c in outcome.summary["cells"] if c.get("flaky")}
     beside = {c["nodeid"]: c["beside"] for c in outcome.summary["cells"] if c.get("beside")}
+    no_browser = set(outcome.summary.get("no_browser", []))
     for test_id in sorted(by_test):
         cells = []
         for browser in browsers:
@@ -92,7 +93,9 @@ def matrix_table(outcome: RunOutcome) -> Table:
             kind = f" ({KIND_NAMES[r.failure_kind]})" if r and r.status == "broken" and r.failure_kind in KIND_NAMES else ""
             kind += f" [magenta]flaky, {flaky[r.nodeid]:.0%} passed[/]" if r and r.nodeid in flaky else ""
             kind += f" [magenta](beside {beside[r.nodeid]} others)[/]" if r and r.nodeid in beside else ""
-            cells.append(f"[{STATUS_COLOURS[r.status]}]{r.status}[/]{kind} {r.duration:.1f}s" if r else "-")
+            kind += " [dim](no browser)[/]" if r and r.nodeid in no_browser else ""
+            once = any(other.nodeid in no_browser for other in by_test[test_id].values())
+            cells.append(f"[{STATUS_COLOURS[r.status]}]{r.status}[/]{kind} {r.duration:.1f}s" if r else ("[dim]once[/]" if once else "-"))
         table.add_row(Text(test_id), *cells)  # text, not markup: parametrize ids look like [tags]
     return table
 

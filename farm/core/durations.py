@@ -19,7 +19,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from farm.core.results import CellResult
+from farm.core.results import CellResult, used_no_browser
 from farm.core.runfolder import load_store, write_json_atomic
 from farm.core.schedule import Key
 
@@ -40,6 +40,7 @@ class Durations:
     seconds: dict[Key, float] = field(default_factory=dict)
     measured_on: dict[Key, str] = field(default_factory=dict)  # ISO date of the latest measurement
     learned_runs: list[str] = field(default_factory=list)  # oldest first
+    no_browser: set[str] = field(default_factory=set)  # test ids whose every cell of their latest run opened no browser
 
 
 def read(path: Path, today: date | None = None) -> Durations:
@@ -54,6 +55,7 @@ def read(path: Path, today: date | None = None) -> Durations:
             {k: float(e["seconds"]) for k, e in zip(keys, entries, strict=True)},
             {k: str(e.get("measured_on", day)) for k, e in zip(keys, entries, strict=True)},
             [str(r) for r in raw.get("learned_runs", [])],
+            {str(t) for t in raw.get("no_browser", [])},
         )
 
     return load_store(path, READABLE, parse, HistoryWarning, "using estimates this run") or Durations()
@@ -73,16 +75,33 @@ def merge(old: Durations, measured: Mapping[Key, float], today: date) -> Duratio
     for key, s in measured.items():
         seconds[key] = s if key not in seconds else SMOOTHING * s + (1 - SMOOTHING) * seconds[key]
         measured_on[key] = day
-    return Durations(seconds, measured_on, list(old.learned_runs))
+    return Durations(seconds, measured_on, list(old.learned_runs), set(old.no_browser))
 
 
 def learn(old: Durations, run_id: str, results: Iterable[CellResult], today: date) -> Durations | None:
     """`old` with one finished run's durations folded in; None if that run was learned already."""
     if run_id in old.learned_runs:
         return None
+    results = list(results)
     new = merge(old, learnable(results), today)
     new.learned_runs = [*new.learned_runs, run_id][-KEEP_RUNS:]
+    new.no_browser = browserless_tests(old.no_browser, results)
     return new
+
+
+def browserless_tests(old: set[str], results: Iterable[CellResult]) -> set[str]:
+    """Tests known to open no browser: those whose cells of this run all reached a verdict without a
+    session join; one that opened a session anywhere leaves; tests this run did not see keep their state."""
+    cells: dict[str, list[CellResult]] = {}
+    for result in results:
+        cells.setdefault(result.test_id, []).append(result)
+    known = set(old)
+    for test_id, ran in cells.items():
+        if any(r.sessions for r in ran):
+            known.discard(test_id)
+        elif all(used_no_browser(r) for r in ran):
+            known.add(test_id)
+    return known
 
 
 def save(path: Path, durations: Durations) -> None:
@@ -90,7 +109,9 @@ def save(path: Path, durations: Durations) -> None:
         {"test": t, "browser": b, "seconds": round(s, 3), "measured_on": durations.measured_on.get((t, b), "")}
         for (t, b), s in sorted(durations.seconds.items())
     ]
-    write_json_atomic(path, {"format": FORMAT, "durations": entries, "learned_runs": durations.learned_runs})
+    write_json_atomic(
+        path, {"format": FORMAT, "durations": entries, "learned_runs": durations.learned_runs, "no_browser": sorted(durations.no_browser)}
+    )
 
 
 def learnable(results: Iterable[CellResult]) -> dict[Key, float]:

@@ -44,6 +44,26 @@ def flag_flaky(results: list[dict[str, Any]], flaky: set[str]) -> list[dict[str,
     return list(latest.values())
 
 
+NO_BROWSER = "no browser"
+
+
+def relabel_no_browser(results: list[dict[str, Any]], cells: set[str]) -> list[dict[str, Any]]:
+    """Results of cells that opened no browser, labelled so: browser `none` and parent suite
+    "no browser" instead of the browser of the worker that happened to run them. Returns those."""
+    changed = []
+    for result in results:
+        labels = result.get("labels", [])
+        if next((label["value"] for label in labels if label.get("name") == CELL_LABEL), None) not in cells:
+            continue
+        for label in labels:
+            if label.get("name") == "browser":
+                label["value"] = "none"
+            elif label.get("name") == "parentSuite":
+                label["value"] = NO_BROWSER
+        changed.append(result)
+    return changed
+
+
 def not_run_results(not_run: Sequence[Mapping[str, str]], now_ms: int) -> list[dict[str, Any]]:
     """Allure results (status unknown, with the reason) for the summary's `not_run_cells`, so the
     report accounts for the whole matrix, not only for what finished."""

@@ -145,6 +145,12 @@ def read_cells(path: Path) -> list[CellResult]:
     return results
 
 
+def used_no_browser(result: CellResult) -> bool:
+    """A cell whose test ran to a verdict without ever opening a browser session (a log helper, a
+    version parser): its browser label would claim something that did not happen."""
+    return not result.sessions and (result.status == "passed" or (result.status == "failed" and result.failure_when == "call"))
+
+
 def summarize(
     results: Iterable[CellResult],
     planned: Iterable[Cell],
@@ -179,6 +185,7 @@ def summarize(
         "counts": counts,
         "total": len(planned),
         "not_run": [c["nodeid"] for c in not_run],
+        "no_browser": sorted(r.nodeid for r in results if used_no_browser(r)),
         "not_run_cells": not_run,
         "infrastructure_retries": infrastructure_retries,
         "slots": dict(capacity.slots),

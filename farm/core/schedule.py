@@ -269,14 +269,21 @@ class Planning:
     measured: dict[Key, float] = field(default_factory=dict)
     failed: frozenset[Key] = frozenset()
     shard: tuple[int, int] | None = None
+    browserless: frozenset[str] = frozenset()  # test ids that opened no browser last time: run once
 
     def plan(self, collected: list[Cell]) -> Plan:
-        """The run's plan for what pytest collected: this shard's cells, longest expected first."""
+        """The run's plan for what pytest collected: this shard's cells, longest expected first.
+        A test that opened no browser in its last run is one cell (its first browser's), marked so."""
+        collected = once_if_browserless(collected, self.browserless)
         expected = expected_durations(collected, self.measured)
         cells = shard(collected, expected, *self.shard) if self.shard else collected
         first = frozenset(c.nodeid for c in cells if (c.test_id, c.browser) in self.failed)
         estimated = not any(test_id in {c.test_id for c in cells} for test_id, _ in self.measured)
-        return Plan.build(cells, expected, self.capacity, estimated=estimated, first=first)
+        plan = Plan.build(cells, expected, self.capacity, estimated=estimated, first=first)
+        for cell in plan.cells.values():
+            if cell["test_id"] in self.browserless:
+                cell["browserless"] = True
+        return plan
 
     def dump(self, path: Path) -> None:
         write_json_atomic(
@@ -286,6 +293,7 @@ class Planning:
                 "measured": [[t, b, s] for (t, b), s in sorted(self.measured.items())],
                 "failed": sorted(self.failed),
                 "shard": list(self.shard) if self.shard else None,
+                "browserless": sorted(self.browserless),
             },
         )
 
@@ -298,7 +306,21 @@ class Planning:
             measured={(str(t), str(b)): float(s) for t, b, s in raw.get("measured", [])},
             failed=frozenset((str(t), str(b)) for t, b in raw.get("failed", [])),
             shard=(int(shard_[0]), int(shard_[1])) if shard_ else None,
+            browserless=frozenset(str(t) for t in raw.get("browserless", [])),
         )
+
+
+def once_if_browserless(cells: list[Cell], browserless: frozenset[str]) -> list[Cell]:
+    """Each browserless test's first collected cell only; every other cell as collected."""
+    seen: set[str] = set()
+    kept = []
+    for cell in cells:
+        if cell.test_id in browserless:
+            if cell.test_id in seen:
+                continue
+            seen.add(cell.test_id)
+        kept.append(cell)
+    return kept
 
 
 def parse_shard(text: str) -> tuple[int, int]:

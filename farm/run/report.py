@@ -32,6 +32,7 @@ from farm.core.report_files import (
     from_properties,
     merge_environments,
     not_run_results,
+    relabel_no_browser,
     to_properties,
 )
 from farm.core.runfolder import ReportsFolder, RunFolder
@@ -112,18 +113,20 @@ def write_run_files(results: Path, summary: Mapping[str, Any], grid: Mapping[str
     for result in not_run_results(summary.get("not_run_cells", []), int(time.time() * 1000)):
         (results / f"{result['uuid']}-result.json").write_text(json.dumps(result), encoding="utf-8")
     if summary.get("flaky"):
-        mark_flaky(results, set(summary["flaky"]))
+        rewrite_results(results, lambda loaded: flag_flaky(loaded, set(summary["flaky"])))
+    if summary.get("no_browser"):
+        rewrite_results(results, lambda loaded: relabel_no_browser(loaded, set(summary["no_browser"])))
 
 
-def mark_flaky(results: Path, flaky: set[str]) -> None:
-    """Set Allure's flaky flag on the final attempt of each flaky cell, in place."""
+def rewrite_results(results: Path, change: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]) -> None:
+    """Apply `change` to the run's Allure results and write back, in place, those it returns."""
     loaded = {}
     for path in results.glob("*-result.json"):
         with contextlib.suppress(OSError, ValueError):
             loaded[path] = json.loads(path.read_text(encoding="utf-8"))
-    flagged = {id(result) for result in flag_flaky(list(loaded.values()), flaky)}
+    changed = {id(result) for result in change(list(loaded.values()))}
     for path, result in loaded.items():
-        if id(result) in flagged:
+        if id(result) in changed:
             path.write_text(json.dumps(result), encoding="utf-8")
 
 

@@ -111,7 +111,10 @@ def _run_matrix(config: FarmConfig, options: TestOptions, progress: Progress, fa
     try:
         with application(options, farm) as app:
             # One collection: the workers plan from what they collect (farm.core.schedule.Planning).
-            planning = Planning(capacity, durations.load(reports.durations), failed_before(reports, options), options.shard)
+            stored = durations.read(reports.durations)
+            planning = Planning(
+                capacity, stored.seconds, failed_before(reports, options), options.shard, browserless=frozenset(stored.no_browser)
+            )
             planning.dump(run.planning)
             workers = capacity.initial_workers()
             started = time.monotonic()

@@ -257,3 +257,24 @@ def test_cells_of_an_xdist_group_never_run_at_the_same_time(farm_dir, tmp_path, 
     assert_statuses(summary, {**expected, "test_an_ungrouped_neighbour": "passed"})
     assert_truthful(summary)
     assert no_two_overlap([c for c in summary["cells"] if "::test_grouped_page_builds" in c["test_id"]])
+
+
+def test_tests_that_open_no_browser_are_labelled_so_and_then_run_once(farm_dir):
+    """First run: every cell runs, and the two helper tests' cells say they opened no browser (summary,
+    Allure labels). Next run, from what the first learned: each of them is one cell."""
+    suite = str(SUITES / "no_browser")
+    helpers = {"test_version_parsing", "test_log_helper"}
+    code, first = run_suite(farm_dir, "no-browser-1", suite)
+    assert code == 0 and first["total"] == 6
+    assert {c["nodeid"].split("::")[-1].split("[")[0] for c in first["cells"] if c["nodeid"] in first["no_browser"]} == helpers
+    assert len(first["no_browser"]) == 4
+    results = farm_dir / "reports" / "no-browser-1" / "allure-results"
+    labels = [{label["name"]: label["value"] for label in json.loads(p.read_text())["labels"]} for p in results.glob("*-result.json")]
+    helper_labels = [(lab["browser"], lab["parentSuite"]) for lab in labels if any(h in lab.get("farm-cell", "") for h in helpers)]
+    assert helper_labels and set(helper_labels) == {("none", "no browser")}
+    code, second = run_suite(farm_dir, "no-browser-2", suite)
+    assert code == 0 and second["total"] == 4, [c["nodeid"] for c in second["cells"]]
+    once = [c for c in second["cells"] if c["nodeid"].split("::")[-1].split("[")[0] in helpers]
+    assert len(once) == 2 and all(not c["sessions"] and c["status"] == "passed" for c in once)
+    expected = {("test_the_home_page", "chrome"): "passed", ("test_the_home_page", "firefox"): "passed"}
+    assert statuses(second) == {**expected, ("test_version_parsing", "chrome"): "passed", ("test_log_helper", "chrome"): "passed"}

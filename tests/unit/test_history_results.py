@@ -227,3 +227,16 @@ def test_progress_counts_broken_cells_as_broken_and_no_time_left_once_done():
     assert halfway.startswith("2/4 cells: 1 passed, 1 broken;") and "left" in halfway and "failed" not in halfway
     done = describe_progress([cell(f"t{i}", "broken") for i in range(4)], 4, time.monotonic() - 30, plan)
     assert done.startswith("4/4 cells: 0 passed, 4 broken;") and "left" not in done
+
+
+def test_tests_that_open_no_browser_are_learned_and_forgotten_by_what_their_cells_did():
+    from farm.core.durations import browserless_tests
+    from farm.core.results import CellResult
+
+    def cell(test: str, browser: str, sessions: list, status: str = "passed") -> CellResult:
+        return CellResult(f"{test}[{browser}]", test, browser, status, 1.0, 0.0, 1.0, sessions=sessions)
+
+    session = [{"id": "s", "browser": "chrome"}]
+    ran = [cell("helper", "chrome", []), cell("helper", "firefox", []), cell("page", "chrome", session), cell("page", "firefox", [])]
+    ran += [cell("broke", "chrome", [], "broken")]  # broke before it could open one: says nothing
+    assert browserless_tests({"page", "gone"}, ran) == {"helper", "gone"}  # a test not in the run keeps its state

@@ -151,3 +151,16 @@ def test_not_run_cells_become_unknown_results_with_their_reason_and_browser():
     assert labels == {"browser": "firefox", "parentSuite": "firefox", "suite": "test_a", "tag": "not-run"}
     assert len({r["uuid"] for r in results}) == 2 and not_run_results(cells, 1700000000000) == results
     assert CATEGORIES[-1] == {"name": "Not run", "matchedStatuses": ["unknown"]}
+
+
+def test_results_of_cells_that_opened_no_browser_are_relabelled():
+    from farm.core.report_files import CELL_LABEL, relabel_no_browser
+
+    def result(cell: str, browser: str) -> dict:
+        labels = [{"name": "browser", "value": browser}, {"name": "parentSuite", "value": browser}, {"name": CELL_LABEL, "value": cell}]
+        return {"labels": labels}
+
+    results = [result("helper[chrome]", "chrome"), result("page[chrome]", "chrome")]
+    assert relabel_no_browser(results, {"helper[chrome]"}) == [results[0]]
+    assert [(label["name"], label["value"]) for label in results[0]["labels"][:2]] == [("browser", "none"), ("parentSuite", "no browser")]
+    assert results[1]["labels"][0]["value"] == "chrome"

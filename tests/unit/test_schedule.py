@@ -129,3 +129,13 @@ def test_plan_round_trips(tmp_path):
     again = Plan.load(tmp_path / "plan.json")
     assert again.cells["a[firefox]"] == {"browser": "firefox", "test_id": "a", "expected": 2.0, "first": False}
     assert again.predicted_makespan == 3.0
+
+
+def test_a_browserless_test_is_planned_once_on_its_first_browser():
+    from farm.core.capacity import Capacity
+    from farm.core.schedule import Planning
+
+    cells = [Cell(f"{t}[{b}]", t, b) for t in ("helper", "page") for b in ("chrome", "firefox")]
+    plan = Planning(Capacity.per_browser({"chrome": 1, "firefox": 1}), browserless=frozenset({"helper"})).plan(cells)
+    assert sorted(plan.cells) == ["helper[chrome]", "page[chrome]", "page[firefox]"]
+    assert plan.cells["helper[chrome]"]["browserless"] is True and "browserless" not in plan.cells["page[chrome]"]
