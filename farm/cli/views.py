@@ -126,6 +126,9 @@ def run_lines(outcome: RunOutcome) -> Iterator[Table | str]:
         yield "flaky cells failed while other cells ran beside them: if they share files or accounts, try `farm test --workers 1`"
     makespan = summary["makespan"]
     predicted = f"predicted {makespan['predicted']:.1f}s" + (" from estimates, nothing measured yet" if makespan.get("estimated") else "")
+    if makespan.get("revised"):
+        revised = makespan["revised"]
+        predicted += f"; {revised['makespan']:.1f}s once the first {revised['cells']} cells were measured"
     yield (
         f"makespan {makespan['actual']:.1f}s ({predicted}, lower bound {makespan['lower_bound']:.1f}s); "
         f"session queue wait {summary.get('queue_wait', 0.0):.1f}s"

@@ -19,7 +19,7 @@ from farm.core.capacity import Capacity
 from farm.core.errors import ExitCode
 from farm.core.matrix import Cell
 from farm.core.runfolder import read_lines
-from farm.core.schedule import Plan, as_capacity, lower_bound
+from farm.core.schedule import Plan, as_capacity, lower_bound, revised_makespan
 
 STATUSES = ("passed", "failed", "broken", "skipped")
 
@@ -206,10 +206,21 @@ def describe_progress(results: list[CellResult], total: int, started: float, pla
     line = f"{done}/{total} cells: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n or s == "passed") + f"; {elapsed:.0f}s elapsed"
     if done >= total:
         return line
-    finished = {r.nodeid for r in results}
+    finished = {r.nodeid: r.duration for r in results}
     remaining_work = sum(float(c["expected"]) for n, c in plan.cells.items() if n not in finished)
-    remaining = max(plan.predicted_makespan - elapsed, remaining_work / max(1, sum(plan.slots.values())), 0.0)
+    remaining = max(revised_makespan(plan, finished) - elapsed, remaining_work / max(1, sum(plan.slots.values())), 0.0)
     return line + f", ~{remaining:.0f}s left"
+
+
+def first_round_revision(results: Iterable[CellResult], plan: Plan) -> dict[str, float] | None:
+    """What the run's prediction became once its first round of cells (one per initial worker) had
+    finished, for a plan made on guesses; None when nothing was guessed or too little finished."""
+    if not any(cell.get("guess", plan.estimated) for cell in plan.cells.values()):
+        return None
+    first = sorted((r for r in results if r.stop), key=lambda r: r.stop)[: plan.capacity.initial_workers()]
+    if not first or len(first) >= len(plan.cells):
+        return None
+    return {"cells": len(first), "makespan": round(revised_makespan(plan, {r.nodeid: r.duration for r in first}), 3)}
 
 
 def describe_lost_slots(planned: dict[str, int], now: dict[str, int] | None) -> str:

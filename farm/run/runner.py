@@ -33,6 +33,7 @@ from farm.core.results import (
     describe_lost_slots,
     describe_progress,
     exit_code_of,
+    first_round_revision,
     read_cells,
     summarize,
 )
@@ -204,6 +205,9 @@ def finish_run(
         stopped = stopped or GRID_LOST
     summary = summarize(results, cells, plan.capacity, plan.predicted_makespan, read_dropped(run.dropped), stopped)
     summary["makespan"]["estimated"] = plan.estimated
+    revision = first_round_revision(results, plan)
+    if revision:
+        summary["makespan"]["revised"] = revision  # the guess, once the first cells were measured
     summary.update(pytest_exit=pytest_exit, stopped=stopped, base_url=base_url, grid=grid, queue_wait=queue_wait, run_id=uuid.uuid4().hex)
     outcomes = flakiness.record(flakiness.load(reports.outcomes), results)
     summary["flaky"] = flakiness.mark(summary["cells"], outcomes)

@@ -139,3 +139,26 @@ def test_a_browserless_test_is_planned_once_on_its_first_browser():
     plan = Planning(Capacity.per_browser({"chrome": 1, "firefox": 1}), browserless=frozenset({"helper"})).plan(cells)
     assert sorted(plan.cells) == ["helper[chrome]", "page[chrome]", "page[firefox]"]
     assert plan.cells["helper[chrome]"]["browserless"] is True and "browserless" not in plan.cells["page[chrome]"]
+
+
+def test_a_guessed_plan_is_revised_by_the_cells_that_finish():
+    from farm.core.capacity import Capacity
+    from farm.core.results import CellResult, first_round_revision
+    from farm.core.schedule import Planning, revised_makespan
+
+    cells = [Cell(f"t{i}[{b}]", f"t{i}", b) for i in range(4) for b in ("chrome", "firefox")]
+    plan = Planning(Capacity.per_browser({"chrome": 1, "firefox": 1})).plan(cells)
+    assert plan.predicted_makespan == 4 * DEFAULT_ESTIMATE  # nothing measured: every cell a guess
+    # the first cell of each browser took 20 s: the others are now expected to take as long
+    finished = {"t0[chrome]": 20.0, "t0[firefox]": 20.0}
+    assert revised_makespan(plan, finished) == 80.0
+    assert revised_makespan(plan, {}) == plan.predicted_makespan
+    results = [CellResult(n, n.split("[")[0], n.split("[")[1][:-1], "passed", s, 1.0, 1.0 + s) for n, s in finished.items()]
+    assert first_round_revision(results, plan) == {"cells": 2, "makespan": 80.0}
+    # measured cells keep what was measured for them; only guesses move
+    measured = Planning(
+        Capacity.per_browser({"chrome": 1, "firefox": 1}), {(f"t{i}", b): 1.0 for i in range(4) for b in ("chrome", "firefox")}
+    )
+    known = measured.plan(cells)
+    assert revised_makespan(known, {"t0[chrome]": 1.0}) == known.predicted_makespan == 4.0
+    assert first_round_revision(results, known) is None
