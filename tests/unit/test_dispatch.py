@@ -19,9 +19,13 @@ def make(durations: dict[str, tuple[str, float]], slots: dict[str, int], workers
     plan = Plan(
         capacity=Capacity.per_browser(slots), cells={n: {"browser": b, "test_id": n, "expected": s} for n, (b, s) in durations.items()}
     )
-    collection = [*durations, f"::{IDLE_NAME}"]
+    return started(plan, [FakeNode(f"gw{i}") for i in range(workers)], **kwargs)
+
+
+def started(plan: Plan, nodes: list[FakeNode], **kwargs):
+    """The scheduler with `nodes` added and each having collected the plan's cells and the idle item."""
+    collection = [*plan.cells, f"::{IDLE_NAME}"]
     sched = scheduler(plan, **kwargs)
-    nodes = [FakeNode(f"gw{i}") for i in range(workers)]
     for node in nodes:
         sched.add_node(node)
     for node in nodes:
@@ -203,14 +207,7 @@ def make_workers(durations: dict[str, tuple[str, float]], slots: dict[str, int],
     plan = Plan(
         capacity=Capacity.per_browser(slots), cells={n: {"browser": b, "test_id": n, "expected": s} for n, (b, s) in durations.items()}
     )
-    collection = [*durations, f"::{IDLE_NAME}"]
-    sched = scheduler(plan, **kwargs)
-    nodes = [FakeNode(f"gw{i}", b) for i, b in enumerate(browsers)]
-    for node in nodes:
-        sched.add_node(node)
-    for node in nodes:
-        sched.add_node_collection(node, collection)
-    return sched, nodes, collection
+    return started(plan, [FakeNode(f"gw{i}", b) for i, b in enumerate(browsers)], **kwargs)
 
 
 def test_each_worker_gets_only_cells_of_its_browser_longest_first():
@@ -289,14 +286,7 @@ def make_capped(cells: dict[str, tuple[str, float, str]], slots: dict[str, int],
         capacity=Capacity.per_browser(slots).at_most(cap),
         cells={n: {"browser": b, "test_id": n, "expected": s, **({"group": g} if g else {})} for n, (b, s, g) in cells.items()},
     )
-    collection = [*cells, f"::{IDLE_NAME}"]
-    sched = scheduler(plan)
-    nodes = [FakeNode(f"{b[0]}{i}", b) for b, n in slots.items() for i in range(n)]
-    for node in nodes:
-        sched.add_node(node)
-    for node in nodes:
-        sched.add_node_collection(node, collection)
-    return sched, nodes, collection
+    return started(plan, [FakeNode(f"{b[0]}{i}", b) for b, n in slots.items() for i in range(n)])
 
 
 def test_workers_1_runs_one_cell_at_a_time_across_browsers():
