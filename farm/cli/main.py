@@ -315,6 +315,8 @@ def report_command(results: tuple[str, ...], output: str | None, trend: str | No
         report_api.build(folders, target, reports_dir, Path(trend) if trend else None, single_file, progress)
     learn_from_summaries(folders, reports_dir)
     stdout.print(f"report: {target / 'index.html'} from {len(folders)} result folder(s)", markup=False)
+    if (target / report_api.MATRIX_PAGE).exists():
+        stdout.print(f"matrix: {target / report_api.MATRIX_PAGE} (every test by browser, linked to its result)", markup=False)
     if open_report:
         report_api.serve_until_interrupted(target, lambda line: stdout.print(line, markup=False))
     return ExitCode.OK

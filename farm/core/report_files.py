@@ -30,6 +30,7 @@ CATEGORIES: list[dict[str, Any]] = [
 
 
 CELL_LABEL = "farm-cell"  # every result of a cell carries its node id here (farm's plugin adds it)
+TEST_LABEL = "farm-test"  # and its test id, the same on every browser (the matrix page's rows)
 
 
 def flag_flaky(results: list[dict[str, Any]], flaky: set[str]) -> list[dict[str, Any]]:
@@ -88,6 +89,8 @@ def not_run_results(not_run: Sequence[Mapping[str, str]], now_ms: int) -> list[d
                     {"name": "parentSuite", "value": browser},
                     {"name": "suite", "value": module},
                     {"name": "tag", "value": "not-run"},
+                    {"name": CELL_LABEL, "value": nodeid},
+                    *([{"name": TEST_LABEL, "value": cell["test_id"]}] if cell.get("test_id") else []),
                 ],
             }
         )

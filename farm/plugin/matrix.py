@@ -24,7 +24,7 @@ from farm.core.browser_option import KNOWN_OPTIONS, BrowserOption, parse_browser
 from farm.core.catalogue import APP_HOST_ALIAS, parse_browsers
 from farm.core.errors import ConfigError
 from farm.core.matrix import Cell, cell_from
-from farm.core.report_files import CELL_LABEL
+from farm.core.report_files import CELL_LABEL, TEST_LABEL
 from farm.core.runfolder import RunFolder
 from farm.core.schedule import Planning
 from farm.infra.browsers import LocalhostRoute
@@ -217,8 +217,10 @@ class MatrixPlugin:
         for item in items:
             # Markers, not dynamic labels: every attempt (reruns) and skipped cells carry them.
             # The browser as parent suite lets a reader look at one browser at a time.
-            browser = cell_of(item).browser
+            cell = cell_of(item)
+            browser = cell.browser
             item.add_marker(pytest.mark.allure_label(browser, label_type="browser"))
+            item.add_marker(pytest.mark.allure_label(cell.test_id, label_type=TEST_LABEL))
             item.add_marker(pytest.mark.allure_label(browser, label_type="parentSuite"))
             item.add_marker(pytest.mark.allure_label(item.nodeid, label_type=CELL_LABEL))
         if plan is not None and items:

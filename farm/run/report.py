@@ -22,6 +22,7 @@ from typing import Any
 
 from farm import __version__
 from farm.core.errors import ReportError, ReportToolError
+from farm.core.matrix_page import matrix_page
 from farm.core.progress import Progress
 from farm.core.report_files import (
     CATEGORIES,
@@ -41,6 +42,9 @@ from farm.infra.images import cache_dir
 ALLURE_VERSION = "2.46.1"
 GENERATOR_NEEDS = {"npm": "npm", "java": "default-jre-headless"}  # tool -> the Debian package that brings it
 FIXED_FILES = ("environment.properties", "executor.json", "categories.json")
+
+
+MATRIX_PAGE = "matrix.html"
 
 
 def cached_generator() -> Path:
@@ -187,14 +191,27 @@ def generate(
         command = [generator, "generate", str(workdir / "results"), "-o", str(workdir / "report"), "--clean"]
         if single_file:
             command.append("--single-file")
-        proc = subprocess.run(command, capture_output=True, text=True)
+        # Allure 2 adds Google Analytics (a script from the internet) to index.html unless told not to:
+        # the report must open offline and tell no one it was opened.
+        proc = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "ALLURE_NO_ANALYTICS": "true"})
         if proc.returncode != 0 or not (workdir / "report" / "index.html").exists():
             last = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
             raise ReportToolError(f"Allure could not generate the report (exit {proc.returncode}): {last[0]}")
+        if not single_file:  # a single-file report keeps its data inside index.html
+            write_matrix_page(workdir / "report")
         _swap_in(workdir / "report", output)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return output
+
+
+def write_matrix_page(report: Path) -> None:
+    """farm's glance view beside the Allure report: test by browser, linked to each result."""
+    cases = []
+    for path in (report / "data" / "test-cases").glob("*.json"):
+        with contextlib.suppress(OSError, ValueError):
+            cases.append(json.loads(path.read_text(encoding="utf-8")))
+    (report / MATRIX_PAGE).write_text(matrix_page(cases), encoding="utf-8")
 
 
 def _swap_in(new: Path, output: Path) -> None:

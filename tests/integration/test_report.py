@@ -222,3 +222,32 @@ def test_hostile_names_are_sanitised_in_files_and_escaped_in_the_report(farm_dir
         assert not driver.find_elements(By.CSS_SELECTOR, "img[src='x']")
         with pytest.raises(NoAlertPresentException):
             driver.switch_to.alert.text  # noqa: B018
+
+
+def test_the_matrix_page_shows_every_cell_and_links_to_its_result(farm_dir, host_chromium):
+    """farm's glance view beside the report, on a run where one test fails on firefox only: cells per
+    status as in summary.json, the test's two browsers side by side, and the firefox failure one click
+    from its Allure result and its screenshot."""
+    run = farm_dir / "matrix-page"
+    suite = str(Path(__file__).parent / "suites" / "one_browser_fails")
+    assert farm(farm_dir, "test", suite, "--results-dir", str(run)) == 1
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["counts"] == {"passed": 3, "failed": 1, "broken": 0, "skipped": 0}
+    for page in ("index.html", "matrix.html"):  # offline, and telling no one: no script, font or style from elsewhere
+        assert not re.findall(r'(?:src|href)="(?:https?:)?//', (run / "report" / page).read_text()), page
+    driver = host_chromium
+    wait = WebDriverWait(driver, 20)
+    with serve(run / "report", "127.0.0.1") as port:
+        driver.get(f"http://127.0.0.1:{port}/matrix.html")
+        cells = driver.find_elements(By.CSS_SELECTOR, "#matrix tbody td")
+        shown = {status: sum(1 for c in cells if c.get_attribute("class") == status) for status in summary["counts"]}
+        assert shown == summary["counts"] and len(cells) == summary["total"]
+        assert [th.text for th in driver.find_elements(By.CSS_SELECTOR, "#matrix thead th")] == ["test", "chrome", "firefox"]
+        row = driver.find_element(By.XPATH, "//tr[th[contains(text(),'test_total')]]")
+        assert [td.get_attribute("class") for td in row.find_elements(By.TAG_NAME, "td")] == ["passed", "failed"]
+        row.find_elements(By.TAG_NAME, "td")[1].find_element(By.TAG_NAME, "a").click()  # firefox's
+        wait.until(lambda d: "test_total[firefox]" in d.find_element(By.TAG_NAME, "body").text)
+        attachment = wait.until(lambda d: d.find_elements(By.XPATH, "//*[contains(@class,'attachment-row') and .//*[text()='screenshot']]"))
+        attachment[0].click()
+        image = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".attachment__media, img[src*='attachments']"))
+        wait.until(lambda d: d.execute_script("return arguments[0].naturalWidth", image[0]) > 100)

@@ -148,7 +148,8 @@ def test_not_run_cells_become_unknown_results_with_their_reason_and_browser():
     assert first["name"] == "test_y[firefox]" and first["fullName"] == cells[0]["nodeid"]
     assert first["statusDetails"]["message"] == "not run: no firefox slot left"
     labels = {label["name"]: label["value"] for label in first["labels"]}
-    assert labels == {"browser": "firefox", "parentSuite": "firefox", "suite": "test_a", "tag": "not-run"}
+    expected = {"browser": "firefox", "parentSuite": "firefox", "suite": "test_a", "tag": "not-run"}
+    assert labels == {**expected, "farm-cell": cells[0]["nodeid"], "farm-test": "t"}  # a row of the matrix page too
     assert len({r["uuid"] for r in results}) == 2 and not_run_results(cells, 1700000000000) == results
     assert CATEGORIES[-1] == {"name": "Not run", "matchedStatuses": ["unknown"]}
 
@@ -164,3 +165,28 @@ def test_results_of_cells_that_opened_no_browser_are_relabelled():
     assert relabel_no_browser(results, {"helper[chrome]"}) == [results[0]]
     assert [(label["name"], label["value"]) for label in results[0]["labels"][:2]] == [("browser", "none"), ("parentSuite", "no browser")]
     assert results[1]["labels"][0]["value"] == "chrome"
+
+
+def test_the_matrix_page_puts_each_tests_browsers_side_by_side_with_links():
+    from farm.core.matrix_page import matrix_cells, matrix_page
+
+    def case(uid: str, test: str, browser: str, status: str, stop: int, ms: int = 1500, label: bool = True) -> dict:
+        labels = [{"name": "browser", "value": browser}, {"name": "farm-cell", "value": f"{test}[{browser}]"}]
+        labels += [{"name": "farm-test", "value": test}] if label else []
+        return {"uid": uid, "status": status, "time": {"stop": stop, "duration": ms}, "labels": labels}
+
+    cases = [
+        case("a1", "t.py::test_cart", "chrome", "passed", 10),
+        case("a2", "t.py::test_cart", "firefox", "failed", 10),
+        case("a3", "t.py::test_cart", "firefox", "broken", 5),  # an earlier attempt: the rerun's result counts
+        case("b1", "t.py::test_<title>", "chrome", "passed", 10, label=False),  # an old result: the row from its cell
+    ]
+    matrix = matrix_cells(cases)
+    assert {t: {b: c["uid"] for b, c in row.items()} for t, row in matrix.items()} == {
+        "t.py::test_cart": {"chrome": "a1", "firefox": "a2"},
+        "t.py::test_<title>": {"chrome": "b1"},
+    }
+    page = matrix_page(cases)
+    assert '<a href="index.html#testresult/a2">failed 1.5s</a>' in page and 'id="count-passed">2 passed' in page
+    assert "t.py::test_&lt;title&gt;" in page and '<td class="none">-</td>' in page  # escaped; a missing cell shows
+    assert "http" not in page  # nothing from the network
