@@ -27,7 +27,7 @@ from farm import __version__, resources
 from farm.cli import views
 from farm.cli.terminal import reporting, stderr, stdout
 from farm.core.catalogue import buildable, parse_browsers
-from farm.core.config import ISOLATION_MODES, VIDEO_MODES, FarmConfig, load_config, parse_counts, parse_images
+from farm.core.config import ISOLATION_MODES, REPORT_GENERATORS, VIDEO_MODES, FarmConfig, load_config, parse_counts, parse_images
 from farm.core.errors import ExitCode, FarmError
 from farm.core.runfolder import ReportsFolder
 from farm.core.schedule import parse_shard
@@ -289,7 +289,9 @@ def test_command(
         try:
             started = time.monotonic()
             with reporting("farm report") as progress:
-                report = report_api.build([outcome.results_dir], outcome.report_dir, Path(config.reports_dir), progress=progress)
+                report = report_api.build(
+                    [outcome.results_dir], outcome.report_dir, Path(config.reports_dir), progress=progress, kind=config.report_generator
+                )
             took = time.monotonic() - started  # apart from the run's own time: --no-report leaves it out
             stdout.print(
                 f"report: {report / 'index.html'} in {took:.1f}s (serve it with `farm report {outcome.results_dir} --open`)", markup=False
@@ -305,21 +307,44 @@ def test_command(
 @click.option("--trend", "--history", "trend", default=None, help="Carry Allure's trend from this folder (e.g. restored from a CI cache).")
 @click.option("--single-file", is_flag=True, help="One self-contained HTML file that opens from file://.")
 @click.option("--open", "open_report", is_flag=True, help="Serve the report on 127.0.0.1 and print its URL.")
-def report_command(results: tuple[str, ...], output: str | None, trend: str | None, single_file: bool, open_report: bool) -> int:
+@click.option(
+    "--generator",
+    type=click.Choice(REPORT_GENERATORS),
+    default=None,
+    help="allure2 (default; Java) or allure3 (Node alone, each browser an environment); config: report_generator.",
+)
+@click.option(
+    "--fail-under",
+    type=click.FloatRange(0, 100),
+    default=None,
+    help="Quality gate: exit 1 when any browser's pass rate (percent of its judged cells) is below this.",
+)
+def report_command(
+    results: tuple[str, ...],
+    output: str | None,
+    trend: str | None,
+    single_file: bool,
+    open_report: bool,
+    generator: str | None,
+    fail_under: float | None,
+) -> int:
     """Generate one Allure report from result folders (default: the latest run)."""
-    config = config_from()
+    config = config_from(report_generator=generator)
     reports_dir = Path(config.reports_dir)
     folders = [Path(r) for r in results] or [report_api.latest_run(reports_dir)]
     target = Path(output) if output else ReportsFolder(reports_dir).report
     with reporting("farm report") as progress:
-        report_api.build(folders, target, reports_dir, Path(trend) if trend else None, single_file, progress)
+        report_api.build(folders, target, reports_dir, Path(trend) if trend else None, single_file, progress, config.report_generator)
     learn_from_summaries(folders, reports_dir)
     stdout.print(f"report: {target / 'index.html'} from {len(folders)} result folder(s)", markup=False)
+    gate = report_api.quality_gate(folders, fail_under) if fail_under is not None else []
     if (target / report_api.MATRIX_PAGE).exists():
         stdout.print(f"matrix: {target / report_api.MATRIX_PAGE} (every test by browser, linked to its result)", markup=False)
+    if gate:
+        stderr.print(f"farm: quality gate: under {fail_under:g}% passed: {'; '.join(gate)}", markup=False, soft_wrap=True)
     if open_report:
         report_api.serve_until_interrupted(target, lambda line: stdout.print(line, markup=False))
-    return ExitCode.OK
+    return ExitCode.TESTS_FAILED if gate else ExitCode.OK
 
 
 @images.command("build")

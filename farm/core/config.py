@@ -29,6 +29,7 @@ IMAGE_SETS = ("auto", "official", "local")
 VIDEO_MODES = ("off", "failed", "all")
 # farm test --isolation: how farm's own driver isolates cells
 ISOLATION_MODES = ("session", "context")
+REPORT_GENERATORS = ("allure2", "allure3")  # farm report --generator
 # farm up --capacity: nodes of one browser each, or nodes serving chrome and firefox from one pool
 CAPACITY_MODELS = ("browser", "shared")
 # farm up --mode: containers on one engine, or services on the swarm whose manager is docker_host
@@ -91,6 +92,7 @@ class FarmConfig:
     registry: str = ""  # swarm: the registry every host pulls the farm's images from
     app_dir: str = ""  # `farm test`: a folder of static files served to the browsers as the base URL
     browser_option: str = ""  # `farm test`: the suite's own browser option, set per cell (farm.core.browser_option)
+    report_generator: str = "allure2"  # allure2 (Java) | allure3 (Node alone; browsers as environments)
 
     def node_groups(self) -> dict[str, int]:
         """The nodes `farm up` keeps, per group: a browser's own nodes, or the shared ones (as many
@@ -147,6 +149,8 @@ class FarmConfig:
             raise ConfigError(f"video: {self.video!r} must be one of {', '.join(VIDEO_MODES)}")
         if self.browser_option:
             parse_browser_option(self.browser_option)
+        if self.report_generator not in REPORT_GENERATORS:
+            raise ConfigError(f"report_generator: {self.report_generator!r} must be one of {', '.join(REPORT_GENERATORS)}")
         for key, ref in self.images.items():
             if key != "hub" and key not in BROWSERS:
                 raise ConfigError(f"images.{key}: not a browser or 'hub'")

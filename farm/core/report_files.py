@@ -8,9 +8,10 @@ values shared by every job once, values that differ once per job, and every job'
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from farm.core.failures import category_regex
@@ -199,3 +200,64 @@ def from_properties(text: str) -> dict[str, str]:
             unescape = lambda s: re.sub(r"\\(.)", lambda m: {"n": "\n", "r": "\r"}.get(m.group(1), m.group(1)), s)  # noqa: E731
             env[unescape(match.group(1)).strip()] = unescape(match.group(2))
     return env
+
+
+# Allure 3 (npm `allure`, Node only) reads a config module; each browser is one of its environments.
+ALLURE3_CONFIG = """// written by farm: each browser is an Allure 3 environment
+const byBrowser = (browser) => ({{ labels }}) => labels.some((label) => label.name === "browser" && label.value === browser);
+
+export default {{
+  name: {name},
+  output: {output},
+  historyPath: {history},
+  plugins: {{ awesome: {{ options: {{ singleFile: {single_file} }} }} }},
+  environments: {{
+{environments}
+  }},
+}};
+"""
+
+
+def allure3_config(browsers: Sequence[str], output: str, history: str, single_file: bool = False, name: str = "farm") -> str:
+    """The allurerc.mjs of a report whose environments are `browsers` (matched by the browser label)."""
+    environments = "\n".join(f"    {json.dumps(b)}: {{ matcher: byBrowser({json.dumps(b)}) }}," for b in browsers)
+    values = {"name": json.dumps(name), "output": json.dumps(output), "history": json.dumps(history)}
+    return ALLURE3_CONFIG.format(**values, single_file=json.dumps(single_file), environments=environments)
+
+
+def as_one_test_per_browser(result: dict[str, Any]) -> dict[str, Any]:
+    """A result as Allure 3's environments want it: the browser out of the test's name (it is the
+    environment, and still a label and a parameter) and out of the tree (no browser parent suite)."""
+    labels = result.get("labels", [])
+    browser = next((label["value"] for label in labels if label.get("name") == "browser"), "")
+    if browser:
+        name = str(result.get("name", ""))
+        result["name"] = name.replace(f"[{browser}]", "").replace(f"-{browser}]", "]").replace(f"[{browser}-", "[")
+        result["labels"] = [
+            label for label in labels if not (label.get("name") == "parentSuite" and label.get("value") in (browser, NO_BROWSER))
+        ]
+    return result
+
+
+def pass_rates(summaries: Iterable[Mapping[str, Any]]) -> dict[str, tuple[int, int]]:
+    """browser -> (passed, judged) over summaries' cells; skipped cells are not judged."""
+    rates: dict[str, tuple[int, int]] = {}
+    for summary in summaries:
+        for cell in summary.get("cells", []):
+            if cell.get("status") == "skipped":
+                continue
+            passed, judged = rates.get(str(cell.get("browser", "")), (0, 0))
+            rates[str(cell.get("browser", ""))] = (passed + (cell.get("status") == "passed"), judged + 1)
+        for cell in summary.get("not_run_cells", []):
+            passed, judged = rates.get(str(cell.get("browser", "")), (0, 0))
+            rates[str(cell.get("browser", ""))] = (passed, judged + 1)
+    return rates
+
+
+def below_gate(rates: Mapping[str, tuple[int, int]], minimum: float) -> list[str]:
+    """The browsers whose pass rate (percent) is under `minimum`, said as `firefox: 50.0% of 4 cells`."""
+    return [
+        f"{browser}: {100 * passed / judged:.1f}% of {judged} cells passed"
+        for browser, (passed, judged) in sorted(rates.items())
+        if judged and 100 * passed / judged < minimum
+    ]

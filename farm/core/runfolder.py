@@ -114,6 +114,7 @@ class ReportsFolder:
     durations = _file("durations.json", "Measured seconds per (test, browser): farm.core.durations.")
     outcomes = _file("outcomes.json", "Verdicts of the last runs per (test, browser): farm.core.flakiness.")
     trend = _file("allure-history", "Allure's trend data, carried from report to report.")
+    trend3 = _file("allure3-history.jsonl", "Allure 3's history, one line per report (`farm report --generator allure3`).")
     report = _file("report", "The combined report of `farm report`.")
 
     def new_run(self, stamp: str) -> RunFolder:

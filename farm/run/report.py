@@ -11,12 +11,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,9 @@ from farm.core.matrix_page import matrix_page
 from farm.core.progress import Progress
 from farm.core.report_files import (
     CATEGORIES,
+    allure3_config,
+    as_one_test_per_browser,
+    below_gate,
     environment_for_run,
     executor_from_env,
     executors_as_environment,
@@ -33,6 +38,7 @@ from farm.core.report_files import (
     from_properties,
     merge_environments,
     not_run_results,
+    pass_rates,
     relabel_no_browser,
     to_properties,
 )
@@ -40,50 +46,84 @@ from farm.core.runfolder import ReportsFolder, RunFolder
 from farm.infra.images import cache_dir
 
 ALLURE_VERSION = "2.46.1"
-GENERATOR_NEEDS = {"npm": "npm", "java": "default-jre-headless"}  # tool -> the Debian package that brings it
+ALLURE3_VERSION = "3.18.0"
 FIXED_FILES = ("environment.properties", "executor.json", "categories.json")
-
-
 MATRIX_PAGE = "matrix.html"
+# Allure 3 writes Google Analytics into index.html whatever ALLURE_NO_ANALYTICS says: farm takes it out.
+ANALYTICS = re.compile(
+    r"<script async src=\"https://www\.googletagmanager\.com/[^\"]*\"></script>\s*<script>[^<]*gtag\([^<]*</script>", re.S
+)
 
 
-def cached_generator() -> Path:
-    return cache_dir() / f"allure-{ALLURE_VERSION}" / "node_modules" / ".bin" / "allure"
+@dataclass(frozen=True)
+class Generator:
+    """An Allure report generator farm can install into its cache from npm."""
+
+    name: str  # allure2 | allure3
+    package: str  # what npm installs
+    folder: str  # its folder in farm's cache
+    needs: dict[str, str]  # tool -> the Debian package that brings it
+    variable: str  # an environment variable naming one's own command line instead
 
 
-def find_generator(progress: Progress = lambda _m: None) -> str:
-    """The Allure command line: FARM_ALLURE, farm's cached one, or `allure` on PATH; failing those,
-    farm installs allure-commandline into its cache (once, from npm). Allure 2 runs on Java."""
-    for candidate in (os.environ.get("FARM_ALLURE", ""), str(cached_generator()), shutil.which("allure") or ""):
+GENERATORS = {
+    "allure2": Generator(
+        "allure2",
+        f"allure-commandline@{ALLURE_VERSION}",
+        f"allure-{ALLURE_VERSION}",
+        {"npm": "npm", "java": "default-jre-headless"},
+        "FARM_ALLURE",
+    ),
+    "allure3": Generator("allure3", f"allure@{ALLURE3_VERSION}", f"allure3-{ALLURE3_VERSION}", {"npm": "npm"}, "FARM_ALLURE3"),
+}
+GENERATOR_NEEDS = GENERATORS["allure2"].needs
+
+
+def cached_generator(kind: str = "allure2") -> Path:
+    return cache_dir() / GENERATORS[kind].folder / "node_modules" / ".bin" / "allure"
+
+
+def find_generator(progress: Progress = lambda _m: None, kind: str = "allure2") -> str:
+    """The Allure command line: its variable (FARM_ALLURE, FARM_ALLURE3), farm's cached one, or (Allure 2)
+    `allure` on PATH; failing those, farm installs it into its cache (once, from npm). Allure 2 runs
+    on Java, Allure 3 on Node alone."""
+    generator = GENERATORS[kind]
+    found = (
+        os.environ.get(generator.variable, ""),
+        str(cached_generator(kind)),
+        (shutil.which("allure") or "") if kind == "allure2" else "",
+    )
+    for candidate in found:
         if candidate and os.access(candidate, os.X_OK):
             return candidate
-    missing = {tool: package for tool, package in GENERATOR_NEEDS.items() if shutil.which(tool) is None}
+    missing = {tool: package for tool, package in generator.needs.items() if shutil.which(tool) is None}
     if missing:
         raise ReportToolError(
             f"the Allure report needs {' and '.join(missing)}, which farm cannot find; install them "
-            f"(Debian, as root: `apt-get install {' '.join(missing.values())}`), or set FARM_ALLURE to an Allure command line"
+            f"(Debian, as root: `apt-get install {' '.join(missing.values())}`), or set {generator.variable} to an Allure command line"
         )
-    return install_generator(progress)
+    return install_generator(progress, kind)
 
 
-def install_generator(progress: Progress) -> str:
-    """allure-commandline@ALLURE_VERSION into farm's cache, in a temporary folder first so an
+def install_generator(progress: Progress, kind: str = "allure2") -> str:
+    """The generator's npm package into farm's cache, in a temporary folder first so an
     interrupted install leaves nothing that looks installed."""
-    target = cached_generator().parents[2]
-    progress(f"installing allure-commandline@{ALLURE_VERSION} into {target} (once)")
+    package = GENERATORS[kind].package
+    target = cached_generator(kind).parents[2]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    progress(f"installing {package} into {target} (once)")
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
-        package = f"allure-commandline@{ALLURE_VERSION}"
         command = ["npm", "install", "--silent", "--no-audit", "--no-fund", "--prefix", str(staging), package]
         proc = subprocess.run(command, capture_output=True, text=True)
         if proc.returncode != 0:
             last = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
-            raise ReportToolError(f"npm could not install allure-commandline@{ALLURE_VERSION} (exit {proc.returncode}): {last[0]}")
+            raise ReportToolError(f"npm could not install {package} (exit {proc.returncode}): {last[0]}")
         shutil.rmtree(target, ignore_errors=True)
         staging.rename(target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return str(cached_generator())
+    return str(cached_generator(kind))
 
 
 def allure_results_in(folder: Path) -> Path:
@@ -175,34 +215,63 @@ def stage(folders: list[Path], staging: Path, trend: Path | None) -> None:
 
 
 def generate(
-    folders: list[Path], output: Path, trend: Path | None, single_file: bool = False, progress: Progress = lambda _m: None
+    folders: list[Path],
+    output: Path,
+    trend: Path | None,
+    single_file: bool = False,
+    progress: Progress = lambda _m: None,
+    kind: str = "allure2",
 ) -> Path:
-    """Stage, run Allure, then swap the new report in; on any failure the old report stays."""
+    """Stage, run Allure, then swap the new report in; on any failure the old report stays.
+    `trend`: Allure 2's history folder, or Allure 3's history file (which Allure 3 extends)."""
     results = [allure_results_in(folder) for folder in folders]
-    generator = find_generator(progress)
+    generator = find_generator(progress, kind)
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
         workdir = Path(tempfile.mkdtemp(prefix=".farm-report-", dir=output.parent))
     except OSError as exc:
         raise ReportError(f"output folder {output} is not writable ({exc.strerror}); choose another with --output") from exc
     try:
-        stage(results, workdir / "results", trend)
+        stage(results, workdir / "results", trend if kind == "allure2" else None)
         progress(f"generating the Allure report from {len(results)} result folder(s)")
-        command = [generator, "generate", str(workdir / "results"), "-o", str(workdir / "report"), "--clean"]
-        if single_file:
-            command.append("--single-file")
+        if kind == "allure3":
+            command = allure3_command(generator, workdir, trend, single_file)
+        else:
+            command = [generator, "generate", str(workdir / "results"), "-o", str(workdir / "report"), "--clean"]
+            if single_file:
+                command.append("--single-file")
         # Allure 2 adds Google Analytics (a script from the internet) to index.html unless told not to:
         # the report must open offline and tell no one it was opened.
         proc = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "ALLURE_NO_ANALYTICS": "true"})
         if proc.returncode != 0 or not (workdir / "report" / "index.html").exists():
             last = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
             raise ReportToolError(f"Allure could not generate the report (exit {proc.returncode}): {last[0]}")
-        if not single_file:  # a single-file report keeps its data inside index.html
+        if kind == "allure3":
+            index = workdir / "report" / "index.html"
+            index.write_text(ANALYTICS.sub("", index.read_text(encoding="utf-8")), encoding="utf-8")
+        elif not single_file:  # a single-file report keeps its data inside index.html; Allure 3 has its environments
             write_matrix_page(workdir / "report")
         _swap_in(workdir / "report", output)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return output
+
+
+def allure3_command(generator: str, workdir: Path, history: Path | None, single_file: bool) -> list[str]:
+    """Allure 3 on the staged results: each browser an environment, one test per browser's results."""
+    results = workdir / "results"
+    staged = []
+    for path in results.glob("*-result.json"):
+        with contextlib.suppress(OSError, ValueError):
+            staged.append((path, as_one_test_per_browser(json.loads(path.read_text(encoding="utf-8")))))
+    for path, result in staged:
+        path.write_text(json.dumps(result), encoding="utf-8")
+    browsers = sorted({label["value"] for _, r in staged for label in r.get("labels", []) if label.get("name") == "browser"})
+    config = workdir / "allurerc.mjs"
+    history = history or workdir / "history.jsonl"
+    history.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(allure3_config(browsers, str(workdir / "report"), str(history), single_file), encoding="utf-8")
+    return [generator, "generate", str(results), "--config", str(config)]
 
 
 def write_matrix_page(report: Path) -> None:
@@ -247,12 +316,27 @@ def build(
     trend: Path | None = None,
     single_file: bool = False,
     progress: Progress = lambda _m: None,
+    kind: str = "allure2",
 ) -> Path:
-    """`farm report`: generate from `folders` carrying Allure's trend from `trend` (default: the last report's)."""
+    """`farm report`: generate from `folders` carrying Allure's trend from `trend` (default: the last
+    report's). Allure 3 keeps its history in one file, `history.jsonl` in `trend`, which it extends."""
+    if kind == "allure3":
+        generate(folders, output, trend / "history.jsonl" if trend else ReportsFolder(reports_dir).trend3, single_file, progress, kind)
+        return output
     kept = ReportsFolder(reports_dir).trend
     generate(folders, output, trend or kept, single_file, progress)
     keep_trend(output, kept)
     return output
+
+
+def quality_gate(folders: list[Path], minimum: float) -> list[str]:
+    """The browsers under `minimum` percent passed over the folders' summaries (not-run cells count
+    as not passed), said one by one; [] when every browser clears it."""
+    summaries = []
+    for folder in folders:
+        with contextlib.suppress(OSError, ValueError):
+            summaries.append(json.loads(RunFolder(folder).summary.read_text(encoding="utf-8")))
+    return below_gate(pass_rates(summaries), minimum)
 
 
 def serve_until_interrupted(report: Path, announce: Callable[[str], None]) -> None:

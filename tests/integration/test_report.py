@@ -251,3 +251,50 @@ def test_the_matrix_page_shows_every_cell_and_links_to_its_result(farm_dir, host
         attachment[0].click()
         image = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".attachment__media, img[src*='attachments']"))
         wait.until(lambda d: d.execute_script("return arguments[0].naturalWidth", image[0]) > 100)
+
+
+def test_allure3_shows_each_browser_as_an_environment_and_gates_the_ci_stage(farm_dir, host_chromium, capsys):
+    """`--generator allure3` (Node alone): one test per browser pair, its name without the browser, each
+    browser an environment one click apart, the firefox screenshot there; `--fail-under` fails the
+    stage, naming the browser under the threshold."""
+    run, report = farm_dir / "allure3-run", farm_dir / "allure3-report"
+    suite = str(Path(__file__).parent / "suites" / "one_browser_fails")
+    assert farm(farm_dir, "test", suite, "--results-dir", str(run), "--no-report") == 1
+    capsys.readouterr()
+    assert farm(farm_dir, "report", str(run), "--generator", "allure3", "--output", str(report), "--fail-under", "75") == 1
+    err = capsys.readouterr().err
+    assert "farm: quality gate: under 75% passed: firefox: 50.0% of 2 cells passed" in err, err
+    assert farm(farm_dir, "report", str(run), "--generator", "allure3", "--output", str(report), "--fail-under", "50") == 0
+    groups = [json.loads(p.read_text()) for p in (report / "data" / "test-env-groups").glob("*.json")]
+    assert sorted((g["name"], sorted(g["testResultsByEnv"])) for g in groups) == [
+        ("test_title", ["chrome", "firefox"]),
+        ("test_total", ["chrome", "firefox"]),
+    ]
+    assert not re.findall(r'(?:src|href)="(?:https?:)?//', (report / "index.html").read_text())  # offline: analytics taken out
+    driver = host_chromium
+    wait = WebDriverWait(driver, 20)
+    with serve(report, "127.0.0.1") as port:
+        driver.get(f"http://127.0.0.1:{port}/index.html")
+        leaf = wait.until(
+            lambda d: [
+                e
+                for e in d.find_elements(By.CSS_SELECTOR, "[data-testid='tree-leaf']")
+                if e.find_element(By.CSS_SELECTOR, "[data-testid='tree-leaf-title']").text == "test_total"
+                and e.find_elements(By.CSS_SELECTOR, "[data-testid='tree-leaf-status-failed']")
+            ]
+        )
+        leaf[0].click()
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "[data-testid='test-result-tab-environments']"))
+        assert driver.find_element(By.CSS_SELECTOR, "[data-testid='test-result-tab-environments']").text.split() == ["Environments", "2"]
+        driver.find_element(By.CSS_SELECTOR, "[data-testid='test-result-tab-environments']").click()
+        items = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "[data-testid='test-result-env-item']"))
+        assert sorted(item.text.split()[0] for item in items) == ["chrome", "firefox"]
+        driver.find_element(By.CSS_SELECTOR, "[data-testid='test-result-tab-overview']").click()
+        screenshot = wait.until(
+            lambda d: [
+                e for e in d.find_elements(By.CSS_SELECTOR, "[data-testid='test-result-attachment-header']") if "screenshot" in e.text
+            ]
+        )
+        screenshot[0].click()
+        image = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "img[src^='blob:']"))
+        wait.until(lambda d: d.execute_script("return arguments[0].naturalWidth", image[0]) > 100)

@@ -170,6 +170,7 @@ ENV_SAMPLES = {
     "registry": ("127.0.0.1:5000", "127.0.0.1:5000"),
     "app_dir": ("web/dist", "web/dist"),
     "browser_option": ("--browser=chrome:Chrome,firefox:Firefox", "--browser=chrome:Chrome,firefox:Firefox"),
+    "report_generator": ("allure3", "allure3"),
 }
 
 

@@ -190,3 +190,30 @@ def test_the_matrix_page_puts_each_tests_browsers_side_by_side_with_links():
     assert '<a href="index.html#testresult/a2">failed 1.5s</a>' in page and 'id="count-passed">2 passed' in page
     assert "t.py::test_&lt;title&gt;" in page and '<td class="none">-</td>' in page  # escaped; a missing cell shows
     assert "http" not in page  # nothing from the network
+
+
+def test_allure3_gets_browsers_as_environments_and_tests_without_the_browser_in_their_name():
+    from farm.core.report_files import allure3_config, as_one_test_per_browser
+
+    config = allure3_config(["chrome", "firefox"], "/r/out", "/r/history.jsonl", single_file=True)
+    assert '"chrome": { matcher: byBrowser("chrome") },' in config and '"firefox": { matcher: byBrowser("firefox") },' in config
+    assert 'historyPath: "/r/history.jsonl"' in config and "singleFile: true" in config and 'output: "/r/out"' in config
+    labels = [{"name": "browser", "value": "firefox"}, {"name": "parentSuite", "value": "firefox"}, {"name": "suite", "value": "test_a"}]
+    for name, plain in (("test_x[firefox]", "test_x"), ("test_x[1-firefox]", "test_x[1]"), ("test_x[firefox-big]", "test_x[big]")):
+        result = as_one_test_per_browser({"name": name, "labels": [dict(label) for label in labels]})
+        assert result["name"] == plain
+        assert [label["name"] for label in result["labels"]] == ["browser", "suite"]  # the browser stays a label, out of the tree
+
+
+def test_the_quality_gate_names_each_browser_under_the_threshold():
+    from farm.core.report_files import below_gate, pass_rates
+
+    shard1 = {"cells": [{"browser": "chrome", "status": "passed"}, {"browser": "firefox", "status": "failed"}]}
+    shard2 = {
+        "cells": [{"browser": "chrome", "status": "skipped"}, {"browser": "firefox", "status": "passed"}],
+        "not_run_cells": [{"browser": "chrome"}],
+    }
+    rates = pass_rates([shard1, shard2])
+    assert rates == {"chrome": (1, 2), "firefox": (1, 2)}  # skipped cells are not judged; a cell not run is not a pass
+    assert below_gate(rates, 50) == []
+    assert below_gate(rates, 75) == ["chrome: 50.0% of 2 cells passed", "firefox: 50.0% of 2 cells passed"]
