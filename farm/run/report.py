@@ -101,6 +101,7 @@ def find_generator(progress: Progress = lambda _m: None, kind: str = "allure2") 
         raise ReportToolError(
             f"the Allure report needs {' and '.join(missing)}, which farm cannot find; install them "
             f"(Debian, as root: `apt-get install {' '.join(missing.values())}`), or set {generator.variable} to an Allure command line"
+            + ("; without Java, `--generator allure3` needs only npm" if "java" in missing and "npm" not in missing else "")
         )
     return install_generator(progress, kind)
 
