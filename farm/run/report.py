@@ -76,7 +76,6 @@ GENERATORS = {
     ),
     "allure3": Generator("allure3", f"allure@{ALLURE3_VERSION}", f"allure3-{ALLURE3_VERSION}", {"npm": "npm"}, "FARM_ALLURE3"),
 }
-GENERATOR_NEEDS = GENERATORS["allure2"].needs
 
 
 def cached_generator(kind: str = "allure2") -> Path:
@@ -260,18 +259,18 @@ def generate(
 
 def allure3_command(generator: str, workdir: Path, history: Path | None, single_file: bool) -> list[str]:
     """Allure 3 on the staged results: each browser an environment, one test per browser's results."""
-    results = workdir / "results"
-    staged = []
-    for path in results.glob("*-result.json"):
-        with contextlib.suppress(OSError, ValueError):
-            staged.append((path, as_one_test_per_browser(json.loads(path.read_text(encoding="utf-8")))))
-    for path, result in staged:
-        path.write_text(json.dumps(result), encoding="utf-8")
-    browsers = sorted({label["value"] for _, r in staged for label in r.get("labels", []) if label.get("name") == "browser"})
+    results, browsers = workdir / "results", set()
+
+    def as_environments(loaded: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        changed = [as_one_test_per_browser(result) for result in loaded]
+        browsers.update(label["value"] for result in changed for label in result.get("labels", []) if label.get("name") == "browser")
+        return changed
+
+    rewrite_results(results, as_environments)
     config = workdir / "allurerc.mjs"
     history = history or workdir / "history.jsonl"
     history.parent.mkdir(parents=True, exist_ok=True)
-    config.write_text(allure3_config(browsers, str(workdir / "report"), str(history), single_file), encoding="utf-8")
+    config.write_text(allure3_config(sorted(browsers), str(workdir / "report"), str(history), single_file), encoding="utf-8")
     return [generator, "generate", str(results), "--config", str(config)]
 
 
