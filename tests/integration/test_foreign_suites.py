@@ -278,3 +278,6 @@ def test_tests_that_open_no_browser_are_labelled_so_and_then_run_once(farm_dir):
     assert len(once) == 2 and all(not c["sessions"] and c["status"] == "passed" for c in once)
     expected = {("test_the_home_page", "chrome"): "passed", ("test_the_home_page", "firefox"): "passed"}
     assert statuses(second) == {**expected, ("test_version_parsing", "chrome"): "passed", ("test_log_helper", "chrome"): "passed"}
+    for cell in first["cells"] + second["cells"]:  # the browser cells ran in their own browser
+        if "test_the_home_page" in cell["nodeid"]:
+            assert cell["sessions"] and {session["browser"] for session in cell["sessions"]} == {cell["browser"]}, cell
