@@ -6,10 +6,14 @@ import json
 import os
 import re
 import shutil
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
+import requests
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -19,7 +23,7 @@ from farm.cli.main import main
 from farm.core.catalogue import GRID_VERSION
 from farm.infra.appserver import serve
 from farm.infra.browsers import OFFLINE_CHROMIUM_ARGS
-from tests.conftest import module_farm, serving
+from tests.conftest import default_signals, module_farm, serving
 
 pytestmark = pytest.mark.integration
 NAME = "farm-it-report"
@@ -224,13 +228,19 @@ def test_hostile_names_are_sanitised_in_files_and_escaped_in_the_report(farm_dir
             driver.switch_to.alert.text  # noqa: B018
 
 
-def test_the_matrix_page_shows_every_cell_and_links_to_its_result(farm_dir, host_chromium):
+@pytest.fixture(scope="module")
+def firefox_fails(farm_dir) -> Path:
+    """A run (with its report) where one test fails on firefox only."""
+    run = farm_dir / "firefox-fails"
+    assert farm(farm_dir, "test", str(Path(__file__).parent / "suites" / "one_browser_fails"), "--results-dir", str(run)) == 1
+    return run
+
+
+def test_the_matrix_page_shows_every_cell_and_links_to_its_result(firefox_fails, host_chromium):
     """farm's glance view beside the report, on a run where one test fails on firefox only: cells per
     status as in summary.json, the test's two browsers side by side, and the firefox failure one click
     from its Allure result and its screenshot."""
-    run = farm_dir / "matrix-page"
-    suite = str(Path(__file__).parent / "suites" / "one_browser_fails")
-    assert farm(farm_dir, "test", suite, "--results-dir", str(run)) == 1
+    run = firefox_fails
     summary = json.loads((run / "summary.json").read_text())
     assert summary["counts"] == {"passed": 3, "failed": 1, "broken": 0, "skipped": 0}
     for page in ("index.html", "matrix.html"):  # offline, and telling no one: no script, font or style from elsewhere
@@ -253,13 +263,11 @@ def test_the_matrix_page_shows_every_cell_and_links_to_its_result(farm_dir, host
         wait.until(lambda d: d.execute_script("return arguments[0].naturalWidth", image[0]) > 100)
 
 
-def test_allure3_shows_each_browser_as_an_environment_and_gates_the_ci_stage(farm_dir, host_chromium, capsys):
+def test_allure3_shows_each_browser_as_an_environment_and_gates_the_ci_stage(farm_dir, firefox_fails, host_chromium, capsys):
     """`--generator allure3` (Node alone): one test per browser pair, its name without the browser, each
     browser an environment one click apart, the firefox screenshot there; `--fail-under` fails the
     stage, naming the browser under the threshold."""
-    run, report = farm_dir / "allure3-run", farm_dir / "allure3-report"
-    suite = str(Path(__file__).parent / "suites" / "one_browser_fails")
-    assert farm(farm_dir, "test", suite, "--results-dir", str(run), "--no-report") == 1
+    run, report = firefox_fails, farm_dir / "allure3-report"
     capsys.readouterr()
     assert farm(farm_dir, "report", str(run), "--generator", "allure3", "--output", str(report), "--fail-under", "75") == 1
     err = capsys.readouterr().err
@@ -298,3 +306,24 @@ def test_allure3_shows_each_browser_as_an_environment_and_gates_the_ci_stage(far
         screenshot[0].click()
         image = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "img[src^='blob:']"))
         wait.until(lambda d: d.execute_script("return arguments[0].naturalWidth", image[0]) > 100)
+
+
+def test_report_open_serves_the_report_on_loopback_and_prints_its_url(farm_dir, firefox_fails, tmp_path):
+    """`farm report --open`: the URL printed serves the report and its matrix page from 127.0.0.1
+    until Ctrl-C, which ends it with status 0."""
+    command = [sys.executable, "-m", "farm", "report", str(firefox_fails), "--output", str(tmp_path / "served"), "--open"]
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}  # no desktop browser to start
+    proc = subprocess.Popen(
+        command, cwd=farm_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_signals
+    )
+    try:
+        line = ""
+        while "serving the report at" not in line:
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read()
+        url = re.search(r"(http://127\.0\.0\.1:\d+/)", line).group(1)
+        assert "<title>Allure Report</title>" in requests.get(url, timeout=10).text
+        assert 'id="matrix"' in requests.get(url + "matrix.html", timeout=10).text
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
