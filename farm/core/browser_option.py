@@ -38,6 +38,10 @@ class BrowserOption:
     def value(self, browser: str) -> str:
         return self.spelling.get(browser, browser)
 
+    def known_in(self, current: object) -> bool:
+        """Is `current` (the suite's value of this option) one of this spelling's values?"""
+        return isinstance(current, str) and current in self.spelling.values()
+
 
 # Plugins whose option farm knows with no configuration: dash's pytest plugin (dash[testing]) picks
 # its WebDriver class from `--webdriver Chrome|Firefox`.

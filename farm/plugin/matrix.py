@@ -115,7 +115,8 @@ class MatrixPlugin:
     @staticmethod
     def _browser_options(config: pytest.Config) -> list[BrowserOption]:
         """The suite's own browser options: the one the user named, and known plugins' (dash's
-        `--webdriver`) where the suite has them."""
+        `--webdriver`) where the suite has them with a value of theirs (a `--webdriver` that holds a
+        driver's path is someone else's option)."""
         named: list[BrowserOption] = []
         spec = config.getoption("farm_browser_option")
         if spec:
@@ -128,7 +129,7 @@ class MatrixPlugin:
                     f"browser_option {named[0].target}: the suite defines no such pytest option; "
                     "name one it defines, or an environment variable as $NAME"
                 )
-        known = [o for o in KNOWN_OPTIONS if hasattr(config.option, o.dest) and all(o.target != n.target for n in named)]
+        known = [o for o in KNOWN_OPTIONS if o.known_in(getattr(config.option, o.dest, None)) and all(o.target != n.target for n in named)]
         return named + known
 
     def tell_suite(self, browser: str) -> None:

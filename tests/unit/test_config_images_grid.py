@@ -218,3 +218,11 @@ def test_a_suites_browser_option_is_parsed_with_its_spelling(tmp_path):
             parse_browser_option(bad)
     with pytest.raises(ConfigError, match="browser_option"):
         load_config(tmp_path, environ={"FARM_BROWSER_OPTION": "browser"})
+
+
+def test_dashs_option_is_known_only_with_dashs_values():
+    from farm.core.browser_option import KNOWN_OPTIONS
+
+    webdriver_option = KNOWN_OPTIONS[0]
+    assert webdriver_option.known_in("Chrome") and webdriver_option.known_in("Firefox")
+    assert not webdriver_option.known_in("/usr/bin/chromedriver") and not webdriver_option.known_in(None)
