@@ -68,8 +68,9 @@ def farm_test(
 
 
 def test_farm_mode_at_the_bottom_of_both_ranges(bottom, farm_dir, tmp_path):
-    """A suite's own drivers, and farm's driver with console capture and kept sessions (BiDi user
-    contexts), at selenium 4.0.0 and pytest 7.2: every cell has its expected status in its own browser."""
+    """A suite's own drivers (with --reruns), farm's driver with console capture, and farm's driver
+    with kept sessions and a fresh context per cell, at selenium 4.0.0 and pytest 7.2: every cell
+    has its expected status in its own browser."""
     bin_dir, env = bottom
     assert versions(bin_dir, env) == {"selenium": bound("selenium", ">="), "pytest": bound("pytest", ">=")}
 
@@ -87,13 +88,18 @@ def test_farm_mode_at_the_bottom_of_both_ranges(bottom, farm_dir, tmp_path):
     assert {c["attempts"] for c in own_cells["cells"] if c["status"] == "failed"} == {2}  # pytest-rerunfailures, as pip resolved it
 
     early = SUITES / "page_errors_early"
-    app = ["--app-dir", str(SUITES / "page_errors" / "app"), "--isolation", "context"]
-    run = farm_test(bin_dir, env, farm_dir, tmp_path / "farms", [str(early), *app], [])
+    run = farm_test(bin_dir, env, farm_dir, tmp_path / "console", [str(early), "--app-dir", str(SUITES / "page_errors" / "app")], [])
     assert run.returncode == 0, run.stdout + run.stderr
-    farms = json.loads((tmp_path / "farms" / "summary.json").read_text())
-    seen = sorted((c["browser"], c["status"], c["js_errors"], c["console_errors"], c["isolation"]) for c in farms["cells"])
-    assert seen == [("chrome", "passed", 1, 1, "context"), ("firefox", "passed", 1, 1, "context")]
-    for cell in own_cells["cells"] + farms["cells"]:
+    console = json.loads((tmp_path / "console" / "summary.json").read_text())
+    assert sorted((c["browser"], c["status"], c["js_errors"], c["console_errors"]) for c in console["cells"]) == [
+        ("chrome", "passed", 1, 1),
+        ("firefox", "passed", 1, 1),
+    ]
+    run = farm_test(bin_dir, env, farm_dir, tmp_path / "context", ["--demo", "--isolation", "context"], ["-k", "test_sign_up"])
+    assert run.returncode == 0, run.stdout + run.stderr
+    context = json.loads((tmp_path / "context" / "summary.json").read_text())
+    assert len(context["cells"]) == 6 and {(c["status"], c["isolation"]) for c in context["cells"]} == {("passed", "context")}
+    for cell in own_cells["cells"] + console["cells"] + context["cells"]:
         assert cell["sessions"] and {s["browser"] for s in cell["sessions"]} == {cell["browser"]}, cell
 
 
