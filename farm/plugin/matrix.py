@@ -38,7 +38,8 @@ NEVER_MATCHES = r"(?!)"
 def cell_of(item: pytest.Item) -> Cell:
     callspec = getattr(item, "callspec", None)
     cell = cell_from(item.nodeid, callspec.params if callspec else {}, list(getattr(callspec, "_idlist", []) or []))
-    return dataclasses.replace(cell, group=xdist_group(item)) if item.get_closest_marker("xdist_group") else cell
+    group = xdist_group(item)
+    return dataclasses.replace(cell, group=group) if group else cell
 
 
 def xdist_group(item: pytest.Item) -> str:

@@ -156,10 +156,9 @@ def write_run_files(results: Path, summary: Mapping[str, Any], grid: Mapping[str
     (results / "categories.json").write_text(json.dumps(CATEGORIES, indent=1), encoding="utf-8")
     for result in not_run_results(summary.get("not_run_cells", []), int(time.time() * 1000)):
         (results / f"{result['uuid']}-result.json").write_text(json.dumps(result), encoding="utf-8")
-    if summary.get("flaky"):
-        rewrite_results(results, lambda loaded: flag_flaky(loaded, set(summary["flaky"])))
-    if summary.get("no_browser"):
-        rewrite_results(results, lambda loaded: relabel_no_browser(loaded, set(summary["no_browser"])))
+    flaky, no_browser = set(summary.get("flaky") or []), set(summary.get("no_browser") or [])
+    if flaky or no_browser:  # one pass over the result files for both
+        rewrite_results(results, lambda loaded: [*flag_flaky(loaded, flaky), *relabel_no_browser(loaded, no_browser)])
 
 
 def rewrite_results(results: Path, change: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]) -> None:
