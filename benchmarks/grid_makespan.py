@@ -3,7 +3,9 @@
 Suite: benchmarks/suite (30 tests with skewed durations, 1-20 s) or, with `--suite mixed`,
 benchmarks/suite_mixed (18 tests of 0.3-4 s) x chrome, firefox on the farm's own grid (`farm up`,
 1 node of 2 slots per browser); the xdist modes open a fresh session per test (farm's plugin
-without `farm test`), `farm test` runs with `--isolation session` (default) or `context`. Prints each mode's makespan (wall time of the
+without `farm test`), `farm test` runs with its default (`--isolation context`: kept sessions, a
+fresh browser context per cell) and with `--isolation session` (a fresh session per cell), side by
+side in one sitting (`--isolation` runs one of them only). Prints each mode's makespan (wall time of the
 whole command), its ratio to the lower bound (max over browsers of max(longest cell, total cell
 time / slots), from farm's measured cells), farm's ratio to the best xdist mode, farm's own
 overhead per cell (worker idle time between a cell's end and its next cell's start while work was
@@ -108,19 +110,45 @@ def farm_overhead(cells: list[dict]) -> float:
     return statistics.mean(gaps) if gaps else 0.0
 
 
+def farm_runs(suite: Path, isolation: str, work: Path, env: dict[str, str]) -> tuple[float, float, int, dict]:
+    """`farm test` twice with one isolation: the first run (no history) and the second (planned from
+    the first's durations): wall times, the second's peak memory and its summary."""
+    farm = [sys.executable, "-m", "farm", "test", str(suite), "--browsers", BROWSERS, "--app-dir", str(APP), "--no-report"]
+    farm += ["--isolation", isolation]
+    env = {**env, "FARM_REPORTS_DIR": str(work / f"reports-{isolation}")}  # each isolation learns its own durations
+    first = timed([*farm, "--results-dir", str(work / f"farm-{isolation}-1")], work / f"farm-{isolation}-1.log", env)
+    print(f"  farm test --isolation {isolation}, first run (no history): {first:.1f}s", flush=True)
+    second, peak = measured([*farm, "--results-dir", str(work / f"farm-{isolation}-2")], work / f"farm-{isolation}-2.log", env)
+    print(f"  farm test --isolation {isolation}, second run: {second:.1f}s", flush=True)
+    return first, second, peak, json.loads((work / f"farm-{isolation}-2" / "summary.json").read_text())
+
+
+def report_farm(label: str, first: float, second: float, peak_mib: float, summary: dict, slots: dict[str, int], best: float) -> None:
+    cells = summary["cells"]
+    durations = {c["nodeid"]: c["duration"] for c in cells}
+    bound = lower_bound([Cell(c["nodeid"], c["test_id"], c["browser"]) for c in cells], durations, slots)
+    actual = summary["makespan"]["actual"]
+    isolation = sorted({str(c.get("isolation")) for c in cells})
+    print(f"\n{label}: {second:.1f}s with history, {first:.1f}s on the first run (no history)")
+    print(f"  {len(cells)} cells, {summary['counts']['passed']} passed; isolation per cell: {isolation}")
+    print(f"  cells' lower bound {bound:.1f}s; first start to last stop {actual:.1f}s ({actual / bound:.3f} x bound)")
+    print(f"  / best xdist mode: {second / best:.2f}; runner memory {peak_mib:.0f} MiB, {peak_mib / sum(slots.values()):.0f} MiB per slot")
+    print(f"  overhead per cell (dispatch + result writing between cells on a worker): {farm_overhead(cells) * 1000:.0f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip-sequential", action="store_true", help="leave out the (slow) sequential run")
     parser.add_argument("--session-rounds", type=int, default=5)
     parser.add_argument("--suite", choices=sorted(SUITES), default="skewed", help="skewed: 30 tests of 1-20 s; mixed: 18 of 0.3-4 s")
-    parser.add_argument("--isolation", choices=("session", "context"), default="session", help="farm test --isolation")
+    parser.add_argument("--isolation", choices=("both", "session", "context"), default="both", help="farm test --isolation")
     args = parser.parse_args()
     suite = SUITES[args.suite]
     config = load_config()
     grid = config.grid_url
     slots = {b: n for b, n in GridClient(grid).status().slots().items() if b in BROWSERS.split(",")}
     workers = sum(slots.values())
-    print(f"grid {grid}: slots {slots}; suite {suite.name} x {BROWSERS}; farm test --isolation {args.isolation}", flush=True)
+    print(f"grid {grid}: slots {slots}; suite {suite.name} x {BROWSERS}", flush=True)
     work = Path(tempfile.mkdtemp(prefix="farm-bench-"))
     results: dict[str, float] = {}
     with FarmLink(config) as link, application(TestOptions(paths=[str(suite)], app_dir=str(APP)), link) as app:
@@ -135,27 +163,16 @@ def main() -> None:
             print(f"  xdist {mode} done: {results[f'xdist --dist {mode}']:.1f}s", flush=True)
     # farm's runs keep their history in the benchmark's own folder, not in the project's reports/
     env = {**os.environ, "FARM_REPORTS_DIR": str(work / "reports")}
-    farm = [sys.executable, "-m", "farm", "test", str(suite), "--browsers", BROWSERS, "--app-dir", str(APP), "--no-report"]
-    farm += ["--isolation", args.isolation]
-    first = timed([*farm, "--results-dir", str(work / "farm-1")], work / "farm-1.log", env)
-    print(f"  farm test, first run (no history): {first:.1f}s", flush=True)
-    results["farm test (history present)"], farm_peak = measured([*farm, "--results-dir", str(work / "farm-2")], work / "farm-2.log", env)
-    summary = json.loads((work / "farm-2" / "summary.json").read_text())
-    cells = summary["cells"]
-    bound = lower_bound([Cell(c["nodeid"], c["test_id"], c["browser"]) for c in cells], {c["nodeid"]: c["duration"] for c in cells}, slots)
+    isolations = ("context", "session") if args.isolation == "both" else (args.isolation,)
+    runs = {isolation: farm_runs(suite, isolation, work, env) for isolation in isolations}
     best_xdist = min(v for k, v in results.items() if k.startswith("xdist"))
-    farm_time = results["farm test (history present)"]
-    print(f"\nlower bound {bound:.1f}s (from farm's measured cells; {len(cells)} cells, {summary['counts']['passed']} passed)")
-    print(f"{'mode':30} {'makespan':>9} {'/ bound':>8}")
+    for isolation, (first, second, peak, summary) in runs.items():
+        label = "farm test (default, context)" if isolation == "context" else "farm test --isolation session"
+        results[label] = second
+        report_farm(label, first, second, peak / 1024, summary, slots, best_xdist)
+    print(f"\n{'mode':34} {'wall time':>9} {'/ best xdist':>13}")
     for mode, seconds in results.items():
-        print(f"{mode:30} {seconds:8.1f}s {seconds / bound:8.2f}")
-    print(f"farm test first run (no history, estimates only): {first:.1f}s ({first / bound:.2f} x bound)")
-    print(f"farm / best xdist mode: {farm_time / best_xdist:.2f}")
-    per_slot = farm_peak / 1024 / workers
-    print(f"runner memory: farm test's process tree peaked at {farm_peak / 1024:.0f} MiB, {per_slot:.0f} MiB per slot ({workers} slots)")
-    mk = summary["makespan"]
-    print(f"farm cells: first start to last stop {mk['actual']:.1f}s (predicted {mk['predicted']:.1f}s); wall time adds start-up")
-    print(f"farm overhead per cell (dispatch + result writing between cells on a worker): {farm_overhead(cells) * 1000:.0f} ms")
+        print(f"{mode:34} {seconds:8.1f}s {seconds / best_xdist:13.2f}")
     for browser, (start, quit_) in session_times(grid, args.session_rounds).items():
         print(f"{browser}: session start {start:.2f}s, quit {quit_:.2f}s (median of {args.session_rounds})")
     print(f"logs: {work}")

@@ -86,7 +86,7 @@ class FarmConfig:
     docker_host: str | None = None
     reports_dir: str = "reports"
     video: str = "off"  # off | failed | all: which cells keep a video of their sessions (`farm test --video`)
-    isolation: str = "session"  # farm's own driver: a fresh session per cell, or a fresh user context ("context")
+    isolation: str = "context"  # farm's own driver: a kept session and a fresh user context per cell, or a fresh session ("session")
     capacity: str = "browser"  # "shared": every node serves chrome and firefox from one pool of max_sessions
     mode: str = "engine"  # "swarm": services on the swarm whose manager is docker_host (`farm up --mode`)
     registry: str = ""  # swarm: the registry every host pulls the farm's images from

@@ -273,6 +273,49 @@ class Engine:
         with translated(f"importing {ref}"):
             self.client.api.import_image_from_file(tar_path, repository=repository, tag=tag)
 
+    def commit_layer(
+        self,
+        image: str,
+        files: list[Path],
+        into: str,
+        command: str,
+        ref: str,
+        labels: dict[str, str],
+        scratch: Path,
+        on_progress: Callable[[str], None] | None = None,
+    ) -> None:
+        """Run `command` over `files` copied to `into` in a container of `image` without a network,
+        and commit the result as `ref`: one layer. The files travel through the API (not a bind
+        mount), so a remote engine works too. All or nothing: the container goes in every case,
+        and nothing is tagged unless the command succeeded."""
+        container = None
+        try:
+            with translated(f"making {ref}"):
+                container = self.client.containers.create(image, ["/bin/sh", "-c", command], network_mode="none", user="0", labels=labels)
+                with tempfile.TemporaryFile(dir=scratch) as archive:
+                    with tarfile.open(fileobj=archive, mode="w") as tar:
+                        for path in files:
+                            tar.add(path, arcname=f"{Path(into).name}/{path.name}")
+                    archive.seek(0)
+                    container.put_archive(str(Path(into).parent), archive)
+                container.start()
+                last = ""
+                for chunk in container.logs(stream=True, follow=True):
+                    for line in chunk.decode(errors="replace").splitlines():
+                        if line.strip():
+                            last = line.strip()
+                            if on_progress:
+                                on_progress(f"{ref}: {last}")
+                status = container.wait().get("StatusCode", 1)
+                if status != 0:
+                    raise ImageError(f"making {ref} failed (exit {status}): {last}")
+                repository, _, tag = ref.rpartition(":")
+                container.commit(repository=repository, tag=tag, changes=["CMD []"])
+        finally:
+            if container is not None:
+                with contextlib.suppress(docker.errors.DockerException, OSError):
+                    container.remove(force=True)
+
     def build(
         self,
         context: str,

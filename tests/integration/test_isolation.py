@@ -34,8 +34,9 @@ def farm_test(farm_dir: Path, run: str, *args: str) -> tuple[int, dict, Path]:
 
 def test_state_of_a_cell_is_invisible_to_the_next_cell_in_the_same_browser(farm_dir):
     """Every test fails if it sees an earlier cell's cookie, storage, IndexedDB or window; with 4
-    cells per browser on 2 workers, some session serves at least two of them."""
-    code, summary, _results = farm_test(farm_dir, "contexts", "--isolation", "context")
+    cells per browser on 2 workers, some session serves at least two of them. Kept sessions are
+    `farm test`'s default: no flag asks for them."""
+    code, summary, _results = farm_test(farm_dir, "contexts")
     assert code == 0
     assert len(summary["cells"]) == 8 and {c["status"] for c in summary["cells"]} == {"passed"}
     for browser in BROWSERS:
@@ -46,8 +47,8 @@ def test_state_of_a_cell_is_invisible_to_the_next_cell_in_the_same_browser(farm_
         assert all(len(c["sessions"]) == 1 for c in cells)
 
 
-def test_a_fresh_session_per_cell_stays_the_default(farm_dir):
-    code, summary, _results = farm_test(farm_dir, "sessions")
+def test_a_fresh_session_per_cell_when_asked(farm_dir):
+    code, summary, _results = farm_test(farm_dir, "sessions", "--isolation", "session")
     assert code == 0
     assert {c["isolation"] for c in summary["cells"]} == {"session"}
     assert len({s["id"] for c in summary["cells"] for s in c["sessions"]}) == 8

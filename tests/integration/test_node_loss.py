@@ -41,28 +41,33 @@ def farm_dir(tmp_path, cli_in):
     assert leftovers(NAME) == []
 
 
-def wait_until_every_slot_runs_a_cell(client: GridClient, ledger: Path, timeout: float = 90) -> None:
-    """Every slot busy, and as many sessions handed to the tests (the run's ledger): a slot the Grid
-    reserved for a session still starting would move to another node when its node dies."""
+def wait_until_every_slot_runs_a_cell(client: GridClient, busy: Path, timeout: float = 90) -> None:
+    """Every slot busy, and as many cells inside their busy loop (the files they leave): a slot the
+    Grid reserved for a session still starting would move to another node when its node dies, and
+    a kept session may still be proving isolation before its first cell."""
 
     def every_slot_runs_a_cell() -> bool:
         capacity = client.status().capacity()
-        opened = ledger.read_text().count('"open"') if ledger.exists() else 0
         slots = sum(c.slots for c in capacity.values())
-        return bool(capacity) and all(c.busy == c.slots for c in capacity.values()) and opened >= slots
+        return bool(capacity) and all(c.busy == c.slots for c in capacity.values()) and len(list(busy.iterdir())) >= slots
 
-    wait_until(every_slot_runs_a_cell, "every slot holds a session handed to a test", timeout=timeout)
+    wait_until(every_slot_runs_a_cell, "every slot runs a cell", timeout=timeout)
 
 
-def test_killed_nodes_cells_rerun_on_remaining_slots_or_are_reported_not_run(farm_dir, cli_in):
+@pytest.mark.parametrize("isolation", ["context", "session"])
+def test_killed_nodes_cells_rerun_on_remaining_slots_or_are_reported_not_run(farm_dir, cli_in, isolation):
+    """With kept sessions (the default), the worker whose session died asks for a new one while
+    the other keeps the only chrome slot left between cells: it must give it back."""
     directory, port = farm_dir
     client = GridClient(f"http://127.0.0.1:{port}")
     results = directory / "run-nodeloss"
-    command = [sys.executable, "-m", "farm", "test", SUITE, "--timeout", "180", "--results-dir", str(results)]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    command = [sys.executable, "-m", "farm", "test", SUITE, "--timeout", "180", "--results-dir", str(results), "--isolation", isolation]
+    busy = directory / "busy"
+    busy.mkdir()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "NODELOSS_BUSY_DIR": str(busy)}
     proc = subprocess.Popen(command, cwd=directory, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     try:
-        wait_until_every_slot_runs_a_cell(client, results / "sessions.jsonl")
+        wait_until_every_slot_runs_a_cell(client, busy)
         time.sleep(1)  # the tests are inside their busy loop
         engine = docker.from_env()
         try:
@@ -79,6 +84,7 @@ def test_killed_nodes_cells_rerun_on_remaining_slots_or_are_reported_not_run(far
     cells = {c["nodeid"].split("::")[-1]: c for c in summary["cells"]}
     not_run = {c["nodeid"].split("::")[-1]: c["reason"] for c in summary["not_run_cells"]}
 
+    assert {c["isolation"] for c in cells.values()} == {isolation}
     # every cell accounted for, and the run says the matrix was not run whole
     assert len(cells) + len(not_run) == summary["total"] == 10, output
     assert proc.returncode == 3, output

@@ -164,7 +164,7 @@ ENV_SAMPLES = {
     "docker_host": ("tcp://127.0.0.1:2375", "tcp://127.0.0.1:2375"),
     "reports_dir": ("out/reports", "out/reports"),
     "video": ("failed", "failed"),
-    "isolation": ("context", "context"),
+    "isolation": ("session", "session"),
     "capacity": ("shared", "shared"),
     "mode": ("swarm", "swarm"),
     "registry": ("127.0.0.1:5000", "127.0.0.1:5000"),

@@ -332,3 +332,29 @@ def test_a_cap_keeps_the_prediction_and_bound_honest():
     assert simulate(cells, expected, capacity.at_most(1)).makespan == 9.0
     assert lower_bound(cells, expected, capacity.at_most(1)) == 9.0
     assert capacity.at_most(1).initial_workers() == 1 and Capacity.from_json(capacity.at_most(3).to_json()).cells == 3
+
+
+def test_after_a_node_loss_an_idle_worker_gives_back_the_session_a_rerun_waits_for():
+    """Kept sessions (--isolation context): gw1's cell lost its node and is re-run on gw1, which
+    asks the Grid for a session; gw0 idles holding the only slot left. gw0 ends, freeing it."""
+    cells = {f"c{i}": ("chrome", 10 - i) for i in range(5)}
+    sched, nodes, collection = make_workers(cells, {"chrome": 2}, ["chrome", "chrome"])
+    sched.schedule()
+    sched.limits = Capacity.per_browser({"chrome": 1})  # one chrome node DOWN while gw1's cell re-runs
+    sched.note_held(nodes[1], 1)
+    sched.note_held(nodes[0], 1)
+    sched.mark_test_complete(nodes[0], collection.index("c0"))
+    assert nodes[0].shut and sched.running[nodes[0]] is None  # pending cells or not, it gives the slot back
+    assert not nodes[1].shut
+    sched.remove_node(nodes[0])  # it has ended (xdist tells the scheduler)
+    sched.mark_test_complete(nodes[1], collection.index("c1"))
+    assert running(sched, collection) == {"gw1": "c2"}  # the re-run's worker goes on with the slot
+
+
+def test_without_a_node_loss_an_idle_holder_over_its_share_waits_its_turn():
+    cells = {"c1": ("chrome", 5), "c2": ("chrome", 4), "c3": ("chrome", 3)}
+    sched, nodes, collection = make_workers(cells, {"chrome": 2}, ["chrome", "chrome"])
+    sched.schedule()
+    sched.note_held(nodes[0], 2)
+    sched.mark_test_complete(nodes[0], collection.index("c1"))
+    assert not nodes[0].shut and sched.in_use("chrome") == 3

@@ -419,7 +419,19 @@ class LongestFirstScheduling:
             busy_groups.add(self.group_of(index))
             busy_groups.discard("")
         for node in idle:
-            if not self._has_work_for(node) and (self.held.get(node, 0) or self.tests_finished):
-                # Nothing left for its browser: let it end, which also quits the sessions it holds.
+            if self._holds_a_lost_slot(node) or (not self._has_work_for(node) and (self.held.get(node, 0) or self.tests_finished)):
+                # Nothing left for its browser, or its sessions are needed elsewhere: let it end,
+                # which also quits the sessions it holds.
                 self.finished_nodes.add(node)
                 node.shutdown()
+
+    def _holds_a_lost_slot(self, node: Any) -> bool:
+        """Does this idle worker keep a session its browser no longer has room for? After a node
+        is lost, the cell re-run on another worker asks the Grid for a session and waits for a
+        slot; kept sessions (--isolation context) would hold every slot left while that worker
+        waits for the re-run, and neither would move. Ending this worker frees its slot."""
+        browser = self.serves(node)
+        if browser is None or not self.held.get(node, 0) or node in self.finished_nodes:
+            return False
+        slots = self.limits.slots.get(browser, 0)
+        return slots < self.plan.capacity.slots.get(browser, 0) and self.in_use(browser, booting=False) > slots

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import SessionNotCreatedException, WebDriverException
+from selenium.common.exceptions import InvalidSessionIdException, SessionNotCreatedException, WebDriverException
 
+from farm.core.failures import is_infrastructure
 from farm.infra.browsers import NoSlotLeft, is_refused, open_session
 from farm.infra.grid import GridClient
 from farm.plugin.worker.browser_socket import BrowserSocketError
@@ -25,6 +26,15 @@ from farm.plugin.worker.isolation import KeptBrowser, leaks, probe_site
 
 if TYPE_CHECKING:
     from farm.plugin.worker.cells import WorkerPlugin
+
+
+def answers(session: webdriver.Remote) -> bool:
+    """Is the session still there (a cheap command; a lost node makes it fail)?"""
+    try:
+        session.execute_script("return 1")
+    except Exception:
+        return False
+    return True
 
 
 class FarmIsolationWarning(UserWarning):
@@ -104,6 +114,12 @@ class FarmDriver:
             kept = KeptBrowser(session, self.plugin.grid_url)
             why = "" if browser in self.proven else self._disproof(kept)
         except (BrowserSocketError, WebDriverException) as exc:  # the probe itself failed: nothing is proven
+            if is_infrastructure(exc) or not answers(session):
+                # the session or its node went away under the probe: that proves nothing either
+                # way, so the cell fails as infrastructure (and is re-run) and the next one probes again
+                with contextlib.suppress(Exception):
+                    session.quit()
+                raise InvalidSessionIdException(f"the kept {browser} session was lost while proving isolation: {exc}") from exc
             why = f"its user contexts failed ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
         if why:
             with contextlib.suppress(Exception):
