@@ -154,6 +154,8 @@ def prepare(root: Path, tarball: Path) -> None:
         run(["cp", "-a", str(home / ".config" / "pip"), str(root / "root" / ".config") + "/"])
     if (home / ".npmrc").is_file():
         shutil.copy(home / ".npmrc", root / "root" / ".npmrc")
+    if (root / "usr" / "sbin" / "update-ca-certificates").exists():  # the host's CAs join the bundle, as on the real machine
+        run(["chroot", str(root), "update-ca-certificates"], stdout=subprocess.DEVNULL)
     (root / "farm").mkdir()
     archive = subprocess.run(["git", "-C", str(REPO), "archive", "HEAD"], check=True, capture_output=True).stdout
     subprocess.run(["tar", "-x", "-C", str(root / "farm")], input=archive, check=True)
