@@ -37,6 +37,9 @@ def answers(session: webdriver.Remote) -> bool:
     return True
 
 
+NO_PROBE_ADDRESS = "isolation cannot be proven without an address the browsers reach this runner at (farm's own grid has one)"
+
+
 class FarmIsolationWarning(UserWarning):
     """--isolation context could not be proven for a browser: its cells get fresh sessions."""
 
@@ -104,42 +107,65 @@ class FarmDriver:
 
     # a kept session, a user context per cell ---------------------------------------------------
     def _kept(self, request: pytest.FixtureRequest, browser: str) -> KeptBrowser | None:
-        """This worker's session for `browser`, proven to isolate cells; None: fall back (and say why)."""
+        """This worker's session for `browser`; None: fall back to fresh sessions (and say why).
+
+        A new kept browser serves its first cell unproven: no earlier cell ran in it, so there is
+        nothing to see. The probe runs before its second cell, once the run's start (every worker
+        opening a browser at once) is over: on 2 cores it took 7-9 s more there than later."""
         kept = self.kept.get(browser)
         if kept is not None and kept.driver.session_id in {s.id for s in self.plugin.watch.open_sessions()}:
-            return kept
+            return kept if browser in self.proven or self._proves(browser, kept) else None
         self._drop(browser)
+        if self._probe_url() is None:
+            self._fall_back(browser, NO_PROBE_ADDRESS)
+            return None
         session = self._open(request, browser)  # a Firefox one gets its BiDi socket where every session does (SessionWatch)
         try:
-            kept = KeptBrowser(session, self.plugin.grid_url)
-            why = "" if browser in self.proven else self._disproof(kept)
-        except (BrowserSocketError, WebDriverException) as exc:  # the probe itself failed: nothing is proven
-            if is_infrastructure(exc) or not answers(session):
-                # the session or its node went away under the probe: that proves nothing either
-                # way, so the cell fails as infrastructure (and is re-run) and the next one probes again
-                with contextlib.suppress(Exception):
-                    session.quit()
-                raise InvalidSessionIdException(f"the kept {browser} session was lost while proving isolation: {exc}") from exc
-            why = f"its user contexts failed ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
-        if why:
+            self.kept[browser] = KeptBrowser(session, self.plugin.grid_url)
+        except (BrowserSocketError, WebDriverException) as exc:
+            self._contexts_failed(browser, session, exc)
+            return None
+        return self.kept[browser]
+
+    def _proves(self, browser: str, kept: KeptBrowser) -> bool:
+        """Does the probe see nothing of one context from the next? Otherwise fall back."""
+        try:
+            seen = leaks(kept, str(self._probe_url()))
+        except (BrowserSocketError, WebDriverException) as exc:
+            self._contexts_failed(browser, kept.driver, exc)
+            return False
+        if seen:
+            self._fall_back(browser, f"state leaked from one user context into the next: {', '.join(seen)}")
+            return False
+        self.proven.add(browser)
+        return True
+
+    def _contexts_failed(self, browser: str, session: webdriver.Remote, exc: Exception) -> None:
+        """Making or probing contexts failed. If the session or its node went away, that proves
+        nothing either way: the cell fails as infrastructure (and is re-run), and the next kept
+        browser is probed again. Otherwise contexts do not work here: fresh sessions."""
+        if is_infrastructure(exc) or not answers(session):
+            self._drop(browser)
             with contextlib.suppress(Exception):
                 session.quit()
-            self.fallback[browser] = why
-            warnings.warn(FarmIsolationWarning(f"{browser}: a fresh session per cell, as {why}"), stacklevel=2)
-            return None
-        self.proven.add(browser)
-        self.kept[browser] = kept
-        return kept
+            raise InvalidSessionIdException(f"the kept {browser} session was lost while making or proving contexts: {exc}") from exc
+        first_line = str(exc).splitlines()[0] if str(exc) else ""
+        self._fall_back(browser, f"its user contexts failed ({type(exc).__name__}: {first_line})", session)
 
-    def _disproof(self, kept: KeptBrowser) -> str:
-        """'' when the probe saw nothing of one context from the next; else why isolation is unproven."""
+    def _fall_back(self, browser: str, why: str, session: webdriver.Remote | None = None) -> None:
+        self._drop(browser)  # quits the kept browser, if there is one
+        if session is not None:
+            with contextlib.suppress(Exception):
+                session.quit()
+        self.fallback[browser] = why
+        warnings.warn(FarmIsolationWarning(f"{browser}: a fresh session per cell, as {why}"), stacklevel=3)
+
+    def _probe_url(self) -> str | None:
+        """The probe page on the address the browsers reach this runner at (None: there is none)."""
         if not self.probe_ready:
             self.probe_url = self.resources.enter_context(probe_site(os.environ.get("FARM_APP_HOST")))
             self.probe_ready = True
-        if self.probe_url is None:
-            return "isolation cannot be proven without an address the browsers reach this runner at (farm's own grid has one)"
-        seen = leaks(kept, self.probe_url)
-        return f"state leaked from one user context into the next: {', '.join(seen)}" if seen else ""
+        return self.probe_url
 
     def _end_context(self, request: pytest.FixtureRequest, browser: str, kept: KeptBrowser) -> None:
         if self._end_if_lost(request, kept.driver):
