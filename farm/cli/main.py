@@ -240,7 +240,8 @@ def calibrate(browser: str, up_to: int, seconds: float, grid_url: str | None, na
     "--isolation",
     type=click.Choice(ISOLATION_MODES),
     default=None,
-    help="Farm's own driver: a fresh session per cell (session), or a kept session and a fresh user context per cell (context).",
+    help="Farm's own driver: a kept session and a fresh user context per cell (context, the default, config key `isolation`), "
+    "or a fresh session per cell (session).",
 )
 @name_option
 @click.pass_obj

@@ -456,6 +456,9 @@ def build_images(
 
 
 def side_by_side(engine: Engine, recipes: list[Recipe], progress: Progress, fetched: tuple[Path, Path | None]) -> dict[str, BuildResult]:
+    """Build each recipe's layer and image in a thread of its own. A build stops at its next
+    progress line once another failed or Ctrl-C came: the engine's own cleanup (Engine.build,
+    Engine.commit_layer) runs in the thread that made the mess. The first real error is raised."""
     stop = threading.Event()
 
     def said(message: str) -> None:

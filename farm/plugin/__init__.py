@@ -56,7 +56,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--farm-isolation",
         default="session",
         choices=("session", "context"),
-        help="farm's own driver: a fresh session per cell, or a kept session and a fresh BiDi user context per cell",
+        help="farm's own driver: a fresh session per cell (plain pytest's default: xdist does not count the sessions idle "
+        "workers keep), or a kept session and a fresh user context per cell (farm test's default)",
     )
     group.addoption(
         "--farm-fail-on-console-error",
