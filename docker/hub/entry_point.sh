@@ -18,5 +18,8 @@ if [ -n "${SE_REGISTRATION_SECRET:-}" ]; then
   printf 'registration-secret = "%s"\n' "$SE_REGISTRATION_SECRET" >> "$config"
 fi
 unset SE_REGISTRATION_SECRET
+# The class archive made at build time (see the Dockerfile); a JVM that cannot use it starts without.
+cds=""
+[ -r /opt/selenium/server.jsa ] && cds="-XX:SharedArchiveFile=/opt/selenium/server.jsa -Xshare:auto"
 # shellcheck disable=SC2086
-exec java ${SE_JAVA_OPTS} -jar /opt/selenium/selenium-server.jar hub --config "$config"
+exec java ${SE_JAVA_OPTS} $cds -jar /opt/selenium/selenium-server.jar hub --config "$config"

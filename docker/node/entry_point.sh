@@ -61,5 +61,8 @@ for _ in $(seq 1 50); do
 done
 [ -e "/tmp/.X11-unix/X${DISPLAY#:}" ] || { echo "entry_point: Xvfb did not start: $(tail -n 1 /tmp/xvfb.log)" >&2; exit 70; }
 echo "entry_point: node of ${versions}, ${SE_NODE_MAX_SESSIONS} session(s), hub ${SE_EVENT_BUS_HOST}"
+# The class archive made at build time (see the Dockerfile); a JVM that cannot use it starts without.
+cds=""
+[ -r /opt/selenium/server.jsa ] && cds="-XX:SharedArchiveFile=/opt/selenium/server.jsa -Xshare:auto"
 # shellcheck disable=SC2086
-exec java ${SE_JAVA_OPTS} -jar /opt/selenium/selenium-server.jar node --config "$config"
+exec java ${SE_JAVA_OPTS} $cds -jar /opt/selenium/selenium-server.jar node --config "$config"
