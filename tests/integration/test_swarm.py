@@ -172,9 +172,11 @@ def test_farm_on_a_two_host_swarm_survives_losing_the_worker(farm_dir, swarm: Sw
     code, out, err = cli("test", DEMO, *serving(DEMO), "--video", "failed", "--no-report")
     assert code == 2 and "--video records on a one-engine farm" in out + err, out + err
 
-    # test: the demo suite, with the worker host gone (containers killed, engine stopped) once every slot runs a cell
+    # test: the demo suite, with the worker host gone (containers killed, engine stopped) once every slot runs a cell;
+    # with fresh sessions, so the sessions opened tell when the first cells are done (kept sessions: test_node_loss)
     results = directory / "run-swarm"
     command = [sys.executable, "-m", "farm", "test", DEMO, *serving(DEMO), "--timeout", "180", "--results-dir", str(results), "--no-report"]
+    command += ["--isolation", "session"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(command, cwd=directory, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     try:
