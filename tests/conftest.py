@@ -116,7 +116,7 @@ def leftovers(name: str) -> list[str]:
     client = docker.from_env()
     try:
         selector = {"label": labels.selector(name)}
-        return [c.name for c in client.containers.list(all=True, filters=selector)] + [
+        return [c.name for c in client.containers.list(all=True, filters=selector, ignore_removed=True)] + [
             n.name for n in client.networks.list(filters=selector)
         ]
     finally:

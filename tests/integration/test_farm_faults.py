@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import docker
 import pytest
 
 from farm.core.catalogue import GRID_VERSION
@@ -105,3 +106,19 @@ def test_ctrl_c_during_up_rolls_back(farm):
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "interrupted" in err
+
+
+def test_a_node_that_cannot_be_created_rolls_back_the_nodes_started_before_it(farm):
+    """When a node cannot be created (its name is another container's), every container this `up`
+    started, the hub and the nodes before it, is removed, and the other container stays."""
+    name, cli, _ = farm
+    client = docker.from_env()
+    squatter = client.containers.create(f"farm-local/hub:{GRID_VERSION}", name=f"{name}-node-firefox-2", entrypoint="true")
+    try:
+        code, _, err = cli("up", "--browsers", "chrome,firefox", "--nodes", "chrome=2,firefox=2")
+        line = one_line_error(err)
+        assert code == 3 and f"creating container {name}-node-firefox-2" in line
+        squatter.reload()  # still there, untouched
+    finally:
+        squatter.remove(force=True)
+        client.close()
