@@ -54,6 +54,7 @@ MARKS = {
     "cells": r"^makespan ",
     "report": r"^report: ",
 }
+BESIDE = ("venv", "npm")
 
 
 def say(message: str) -> None:
@@ -183,8 +184,8 @@ def timed_demo(root: Path) -> tuple[dict[str, float], float, int]:
         print(f"{at:6.1f}s  {line.rstrip()}", flush=True)
         for step, pattern in MARKS.items():
             if step not in seen and re.search(pattern, line.strip()):
-                # set-up's own clock where it gives one: a step run beside others is printed when awaited
-                own = re.search(r"\((\d+)s\)$", line.strip())
+                # a step run beside others is printed when awaited: its end is set-up's own clock
+                own = re.search(r"\((\d+)s\)$", line.strip()) if step in BESIDE else None
                 seen[step] = float(own.group(1)) if own else at
     return seen, time.monotonic() - started, proc.wait()
 

@@ -215,8 +215,8 @@ class GridClient:
         interval: float = 0.25,
     ) -> GridStatus:
         """Poll until each browser has at least `expected[browser]` slots; GridError on timeout.
-        A /status call costs the hub about a millisecond, so polling often costs nothing; a node that
-        registered is in use at most a quarter second later."""
+        Every quarter second: a node that registered is used at most that much later, and `farm up`
+        waits for a few seconds in all (benchmarks/farm_up.py), so the polls stay a few dozen."""
         last: list[GridStatus | None] = [None]
 
         def attempt() -> GridStatus:
