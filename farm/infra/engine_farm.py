@@ -266,9 +266,14 @@ class Farm:
             self.progress("registered: " + ", ".join(f"{b} {have.get(b, 0)}/{n} slots" for b, n in expected.items()))
 
         try:
-            return self.grid().wait_for(expected, self.config.startup_timeout, report)
+            return self.grid().wait_for(expected, self.config.startup_timeout, report, counted=self._counted)
         except GridError as exc:
             raise self._startup_failure(exc) from None
+
+    def _counted(self, status: GridStatus) -> GridStatus:
+        """The part of the Grid's answer that makes this farm ready: all of it, for containers this
+        engine runs (a removed container's node is removed from the hub with it)."""
+        return status
 
     def _startup_failure(self, exc: GridError) -> GridError:
         """Name the first node that never registered (or the hub), with the tail of its log."""

@@ -213,10 +213,13 @@ class GridClient:
         timeout: float,
         on_progress: Callable[[GridStatus | None], None] | None = None,
         interval: float = 0.25,
+        counted: Callable[[GridStatus], GridStatus] | None = None,
     ) -> GridStatus:
         """Poll until each browser has at least `expected[browser]` slots; GridError on timeout.
         Every quarter second: a node that registered is used at most that much later, and `farm up`
-        waits for a few seconds in all (benchmarks/farm_up.py), so the polls stay a few dozen."""
+        waits for a few seconds in all (benchmarks/farm_up.py), so the polls stay a few dozen.
+        `counted` narrows each answer to the nodes that may count (a swarm leaves out nodes whose
+        task it stopped)."""
         last: list[GridStatus | None] = [None]
 
         def attempt() -> GridStatus:
@@ -227,6 +230,8 @@ class GridClient:
                 if on_progress:
                     on_progress(None)
                 raise
+            if counted:
+                status = counted(status)
             last[0] = status
             if on_progress:
                 on_progress(status)

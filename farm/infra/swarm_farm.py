@@ -48,6 +48,11 @@ def address_towards(host: str) -> str:
         return str(probe.getsockname()[0])
 
 
+def node_uri(task_name: str) -> str:
+    """Where a node task registers: its container name is its hostname on the overlay."""
+    return f"http://{task_name}:5555"
+
+
 def poll(condition: Callable[[], T | None], seconds: float) -> T | None:
     """`condition()` every second until it gives something; None when `seconds` pass first."""
     retrying = Retrying(
@@ -240,21 +245,21 @@ class SwarmFarm(Farm):
         if wanted >= service.replicas:
             return
 
-        def stopped() -> list[FarmTask] | None:
-            tasks = self._current_tasks(service)
-            return tasks if len(tasks) <= wanted else None
+        def stopped() -> set[str] | None:
+            """The names of the tasks scaled away, once their containers have stopped: a node still
+            running when the hub forgets it comes back with its next heartbeat, and then counts as
+            a slot until the hub's health check finds its container gone."""
+            tasks = self.swarm.tasks(service)
+            gone = before - {t.name for t in tasks if t.desired == "running"}
+            if len(before) - len(gone) > wanted or any(t.name in gone and t.state == "running" for t in tasks):
+                return None
+            return gone
 
-        left = poll(stopped, 60)
-        if left is None:
+        gone = poll(stopped, 60)
+        if gone is None:
             return  # not stopped yet: the hub's health check removes them later
-        gone = before - {t.name for t in left}
-        uris = {f"http://{name}:5555" for name in gone}
         with contextlib.suppress(GridError, EngineError):
-            secret = self._hub_secret()
-            client = self.grid()
-            for node in client.status().nodes:
-                if node.uri in uris:
-                    client.remove_node(node.id, secret)
+            self._forget_nodes({node_uri(name) for name in gone})
 
     def _hub_secret(self) -> str:
         """The registration secret, read where it lives: the hub's task on this manager."""
@@ -268,7 +273,28 @@ class SwarmFarm(Farm):
 
     def _wait_ready(self) -> GridStatus:
         self._wait_for_hub_task()
-        return super()._wait_ready()
+        status = super()._wait_ready()
+        current = {node.uri for node in status.nodes}
+        with contextlib.suppress(GridError, EngineError):
+            self._forget_nodes({node.uri for node in self.grid().status().nodes} - current)
+        return status
+
+    def _counted(self, status: GridStatus) -> GridStatus:
+        """Only the nodes of tasks the swarm runs now: a task it stopped (scaled away, replaced)
+        can still be UP on the Grid until the hub's health check, and counting its slots let `up`
+        return before the new node had registered."""
+        current = {node_uri(t.name) for service in self.services(role="node") for t in self._current_tasks(service)}
+        return dataclasses.replace(status, nodes=[node for node in status.nodes if node.uri in current])
+
+    def _forget_nodes(self, uris: set[str]) -> None:
+        """Remove these nodes from the hub now, rather than after its health check."""
+        if not uris:
+            return
+        secret = self._hub_secret()
+        client = self.grid()
+        for node in client.status().nodes:
+            if node.uri in uris:
+                client.remove_node(node.id, secret)
 
     def _wait_for_hub_task(self) -> None:
         """Fail at once when the hub's port is taken on the manager (the swarm would otherwise retry
@@ -328,7 +354,7 @@ class SwarmFarm(Farm):
         health = []
         for service in self.services(role="node"):
             for task in sorted(self._current_tasks(service), key=lambda t: t.slot):
-                seen = availability.get(f"http://{task.name}:5555", "not registered") if grid else "no answer"
+                seen = availability.get(node_uri(task.name), "not registered") if grid else "no answer"
                 host = hosts.get(task.node_id)
                 where = host.label if host else task.node_id[:12]
                 # a lost host reports nothing: its tasks keep their last state until the swarm replaces them

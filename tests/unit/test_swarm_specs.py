@@ -1,8 +1,10 @@
 """What a swarm farm asks the swarm for, checked without a swarm: the config keys, where the grid
-is, how images are named in the registry, and the node service's spec (no secret in it)."""
+is, how images are named in the registry, the node service's spec (no secret in it), and which
+Grid nodes count as the farm's while the swarm stops and starts tasks."""
 
 from __future__ import annotations
 
+import dataclasses
 from types import SimpleNamespace
 
 import pytest
@@ -10,7 +12,8 @@ import pytest
 from farm.core.catalogue import GRID_VERSION
 from farm.core.config import FarmConfig, load_config
 from farm.core.errors import ConfigError, UsageError
-from farm.infra.swarm_engine import _host, _without_registry
+from farm.infra.grid import GridNode, GridStatus
+from farm.infra.swarm_engine import FarmService, FarmTask, _host, _without_registry
 from farm.infra.swarm_farm import SECRET_FILE, SwarmFarm
 
 
@@ -69,3 +72,70 @@ def test_a_manager_reported_on_no_address_is_found_on_its_raft_address():
     worker = {"ID": "w", "Status": {"Addr": "10.0.0.3", "State": "down"}, "Description": {"Resources": {"NanoCPUs": 4_000_000_000}}}
     assert (_host(manager).address, _host(manager).cpus) == ("10.0.0.2", 1)
     assert (_host(worker).address, _host(worker).state, _host(worker).cpus) == ("10.0.0.3", "down", 4)
+
+
+CHROME = FarmService("s1", "farm-node-chrome", {}, 2, "img", ())
+
+
+def task(slot: int, desired: str = "running", state: str = "running") -> FarmTask:
+    return FarmTask(f"t{slot}", CHROME.name, slot, "host", state, desired, "", "")
+
+
+def grid_node(slot: int) -> GridNode:
+    return GridNode(f"node-{slot}", f"http://{task(slot).name}:5555", "UP", {})
+
+
+class FakeSwarm:
+    """The chrome service's tasks as the manager reports them, one answer per call (the last repeats)."""
+
+    def __init__(self, *answers: list[FarmTask]) -> None:
+        self.answers = list(answers)
+        self.calls = 0
+
+    def services(self, selector: list[str]) -> list[FarmService]:
+        return [CHROME]
+
+    def tasks(self, service: FarmService) -> list[FarmTask]:
+        self.calls += 1
+        return self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+
+    def scale(self, service: FarmService, replicas: int) -> None:
+        pass
+
+
+class FakeGrid:
+    def __init__(self, *slots: int) -> None:
+        self.nodes = [grid_node(slot) for slot in slots]
+        self.removed: list[tuple[str, str]] = []
+
+    def status(self) -> GridStatus:
+        return GridStatus("http://hub", True, "4", 0, list(self.nodes))
+
+    def remove_node(self, node_id: str, secret: str) -> None:
+        self.removed.append((node_id, secret))
+
+
+def test_only_nodes_of_tasks_the_swarm_runs_count_towards_ready():
+    """A node whose task was scaled away may still be UP on the Grid (until the hub's health
+    check): counting its slots once let `up` return before the new node had registered."""
+    farm = swarm_farm()
+    farm.swarm = FakeSwarm([task(1), task(2, desired="shutdown"), task(3)])  # type: ignore[assignment]
+    counted = farm._counted(FakeGrid(1, 2, 3, 4).status())
+    assert [n.id for n in counted.nodes] == ["node-1", "node-3"]
+
+
+def test_a_node_scaled_away_is_removed_from_the_hub_once_its_container_stopped():
+    """Removed while its container still runs, a node comes back with its next heartbeat."""
+    farm = swarm_farm()
+    swarm = FakeSwarm(
+        [task(1), task(2)],  # before scaling
+        [task(1), task(2, desired="shutdown")],  # scaled: the swarm wants it gone, it still runs
+        [task(1), task(2, desired="shutdown", state="shutdown")],  # stopped
+    )
+    grid = FakeGrid(1, 2)
+    farm.swarm = swarm  # type: ignore[assignment]
+    farm.grid = lambda: grid  # type: ignore[method-assign]
+    farm._hub_secret = lambda: "s3cret"  # type: ignore[method-assign]
+    farm._scale(dataclasses.replace(CHROME, replicas=2), 1)
+    assert grid.removed == [("node-2", "s3cret")]
+    assert swarm.calls == 3  # it waited for the stop the third answer reports
