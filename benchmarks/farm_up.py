@@ -6,12 +6,22 @@ logs, when each step happened relative to the command's start: the hub container
 container started, each server's event bus ready, each server started, each node added.
 
     .venv/bin/python benchmarks/farm_up.py [--rounds 3]
+
+Side by side with an earlier farm: its checkout and its images (built there and tagged), turns
+alternating, so both meet the same machine:
+
+    git worktree add /tmp/before <commit>    # or git archive <commit> | tar -x -C /tmp/before
+    (cd /tmp/before && /path/to/.venv/bin/python -m farm images build --browsers chrome,firefox)
+    for r in hub node-chrome node-firefox; do docker tag farm-local/$r:4.48.0 farm-local/$r:before; done
+    scripts/setup --tests                     # this checkout's images again
+    .venv/bin/python benchmarks/farm_up.py --rounds 5 --before /tmp/before --before-tag before
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import re
 import statistics
 import subprocess
@@ -52,26 +62,53 @@ def steps(started: float) -> list[tuple[float, str]]:
     return sorted(rows)
 
 
+def variant(before: str | None, tag: str) -> tuple[list[str], dict[str, str]]:
+    """The `farm up` command line and environment of this checkout, or of the earlier one."""
+    up = [*FARM, "up", "--name", NAME, "--port", PORT, "--browsers", "chrome,firefox"]
+    if before is None:
+        return up, dict(os.environ)
+    images = [
+        f"--image={role}=farm-local/{image}:{tag}"
+        for role, image in (("hub", "hub"), ("chrome", "node-chrome"), ("firefox", "node-firefox"))
+    ]
+    return [*up, *images], {**os.environ, "PYTHONPATH": before}
+
+
+def one_up(command: list[str], env: dict[str, str], folder: str) -> tuple[float, list[tuple[float, str]]]:
+    started = time.time()
+    subprocess.run(command, cwd=folder, env=env, check=True, capture_output=True)
+    took = time.time() - started
+    rows = steps(started)
+    subprocess.run([*FARM, "down", "--name", NAME], cwd=folder, check=True, capture_output=True)
+    time.sleep(2)
+    return took, rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--before", default=None, help="an earlier checkout, run side by side (its farm package and images)")
+    parser.add_argument("--before-tag", default="before", help="the tag of the earlier checkout's images")
     args = parser.parse_args()
-    times: list[float] = []
+    kinds = ["before", "now"] if args.before else ["now"]
+    times: dict[str, list[float]] = {kind: [] for kind in kinds}
+    last: dict[str, list[tuple[float, str]]] = {}
     with tempfile.TemporaryDirectory() as folder:
-        up = [*FARM, "up", "--name", NAME, "--port", PORT, "--browsers", "chrome,firefox"]
         for n in range(args.rounds):
-            started = time.time()
-            subprocess.run(up, cwd=folder, check=True, capture_output=True)
-            times.append(time.time() - started)
-            print(f"run {n + 1}: farm up to every slot registered in {times[-1]:.2f} s", flush=True)
-            rows = steps(started)
-            subprocess.run([*FARM, "down", "--name", NAME], cwd=folder, check=True, capture_output=True)
-            time.sleep(2)
-    print(f"farm up: median {statistics.median(times):.2f} s over {args.rounds} run(s) (target < 3 s)")
-    print("the last run, seconds after the command started:")
-    for offset, what in rows:
-        print(f"  {offset:6.2f}  {what}")
-    print(f"  {times[-1]:6.2f}  farm up returned: every slot registered")
+            for kind in kinds if n % 2 == 0 else kinds[::-1]:
+                command, env = variant(args.before if kind == "before" else None, args.before_tag)
+                took, last[kind] = one_up(command, env, folder)
+                times[kind].append(took)
+                print(f"run {n + 1} ({kind}): farm up to every slot registered in {took:.2f} s", flush=True)
+    for kind in kinds:
+        print(f"farm up ({kind}): median {statistics.median(times[kind]):.2f} s over {args.rounds} run(s) (target < 3 s)")
+    if args.before:
+        print(f"ratio now / before: {statistics.median(times['now']) / statistics.median(times['before']):.2f}")
+    for kind in kinds:
+        print(f"the last run ({kind}), seconds after the command started:")
+        for offset, what in last[kind]:
+            print(f"  {offset:6.2f}  {what}")
+        print(f"  {times[kind][-1]:6.2f}  farm up returned: every slot registered")
     return 0
 
 

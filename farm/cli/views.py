@@ -6,7 +6,7 @@ Kept apart from farm.cli.main so the commands only parse, call and print.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 from rich.table import Table
@@ -16,7 +16,9 @@ from farm.core.capacity import CurvePoint, best_concurrency
 from farm.infra.engine_farm import NodeHealth
 from farm.infra.farms import FarmStatus
 from farm.infra.grid import GridStatus
-from farm.run.runner import RunOutcome
+
+if TYPE_CHECKING:  # the run's modules load with `farm test` only (farm.cli.main)
+    from farm.run.runner import RunOutcome
 
 STATUS_COLOURS = {"passed": "green", "failed": "red", "broken": "yellow", "skipped": "dim"}
 # The failure class, as in summary.json and the Allure categories (product failures are plain "failed").
