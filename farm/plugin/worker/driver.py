@@ -145,18 +145,13 @@ class FarmDriver:
         nothing either way: the cell fails as infrastructure (and is re-run), and the next kept
         browser is probed again. Otherwise contexts do not work here: fresh sessions."""
         if is_infrastructure(exc) or not answers(session):
-            self._drop(browser)
-            with contextlib.suppress(Exception):
-                session.quit()
+            self._discard(browser, session)
             raise InvalidSessionIdException(f"the kept {browser} session was lost while making or proving contexts: {exc}") from exc
         first_line = str(exc).splitlines()[0] if str(exc) else ""
         self._fall_back(browser, f"its user contexts failed ({type(exc).__name__}: {first_line})", session)
 
     def _fall_back(self, browser: str, why: str, session: webdriver.Remote | None = None) -> None:
-        self._drop(browser)  # quits the kept browser, if there is one
-        if session is not None:
-            with contextlib.suppress(Exception):
-                session.quit()
+        self._discard(browser, session)
         self.fallback[browser] = why
         warnings.warn(FarmIsolationWarning(f"{browser}: a fresh session per cell, as {why}"), stacklevel=3)
 
@@ -181,6 +176,15 @@ class FarmDriver:
         kept = self.kept.pop(browser, None)
         if kept is not None:
             kept.close()
+
+    def _discard(self, browser: str, session: webdriver.Remote | None) -> None:
+        """Quit the kept browser and `session`, once each: a session that is the kept one's was
+        quit with it (a second quit is a request to a session that is gone)."""
+        kept = self.kept.get(browser)
+        self._drop(browser)
+        if session is not None and (kept is None or session is not kept.driver):
+            with contextlib.suppress(Exception):
+                session.quit()
 
     def pytest_sessionfinish(self) -> None:
         for kept in self.kept.values():
