@@ -274,17 +274,19 @@ class SwarmFarm(Farm):
     def _wait_ready(self) -> GridStatus:
         self._wait_for_hub_task()
         status = super()._wait_ready()
-        current = {node.uri for node in status.nodes}
         with contextlib.suppress(GridError, EngineError):
-            self._forget_nodes({node.uri for node in self.grid().status().nodes} - current)
+            self._forget_nodes({node.uri for node in self.grid().status().nodes} - self._current_node_uris())
         return status
 
     def _counted(self, status: GridStatus) -> GridStatus:
         """Only the nodes of tasks the swarm runs now: a task it stopped (scaled away, replaced)
         can still be UP on the Grid until the hub's health check, and counting its slots let `up`
         return before the new node had registered."""
-        current = {node_uri(t.name) for service in self.services(role="node") for t in self._current_tasks(service)}
+        current = self._current_node_uris()
         return dataclasses.replace(status, nodes=[node for node in status.nodes if node.uri in current])
+
+    def _current_node_uris(self) -> set[str]:
+        return {node_uri(t.name) for service in self.services(role="node") for t in self._current_tasks(service)}
 
     def _forget_nodes(self, uris: set[str]) -> None:
         """Remove these nodes from the hub now, rather than after its health check."""
