@@ -123,9 +123,14 @@ class GridClient:
             raise GridError(f"grid at {self.url} did not answer GraphQL ({type(exc).__name__})") from exc
 
     def status(self) -> GridStatus:
+        return self._status(with_grid_info=True)
+
+    def _status(self, with_grid_info: bool) -> GridStatus:
+        """The nodes from /status; the Grid's version and queue from GraphQL, if asked (a cold hub
+        answered each GraphQL query in 0.1-0.3 s while its nodes were starting)."""
         value = self._get_json("/status").get("value", {})
         nodes = [parse_node(raw) for raw in value.get("nodes", [])]
-        grid = self._grid_info()
+        grid = self._grid_info() if with_grid_info else {}
         version = str(grid.get("version") or next((n.get("version", "") for n in value.get("nodes", [])), "")).split(" ")[0]
         return GridStatus(self.url, bool(value.get("ready")), version, int(grid.get("sessionQueueSize") or 0), nodes)
 
@@ -217,14 +222,15 @@ class GridClient:
     ) -> GridStatus:
         """Poll until each browser has at least `expected[browser]` slots; GridError on timeout.
         Every quarter second: a node that registered is used at most that much later, and `farm up`
-        waits for a few seconds in all (benchmarks/farm_up.py), so the polls stay a few dozen.
-        `counted` narrows each answer to the nodes that may count (a swarm leaves out nodes whose
-        task it stopped)."""
+        waits for a few seconds in all (benchmarks/farm_up.py), so the polls stay a few dozen. The
+        polls read /status only; the full status, with the Grid's version and queue, is read once
+        at the end. `counted` narrows each answer to the nodes that may count (a swarm leaves out
+        nodes whose task it stopped)."""
         last: list[GridStatus | None] = [None]
 
         def attempt() -> GridStatus:
             try:
-                status = self.status()
+                status = self._status(with_grid_info=False)
             except GridError:
                 last[0] = None
                 if on_progress:
@@ -239,7 +245,8 @@ class GridClient:
             missing = {b: n for b, n in expected.items() if slots.get(b, 0) < n}
             if missing:
                 raise _NotYet(missing)
-            return status
+            full = self.status()
+            return counted(full) if counted else full
 
         try:
             for retry in Retrying(

@@ -8,7 +8,7 @@ from farm.core.browser_option import parse_browser_option
 from farm.core.catalogue import GRID_VERSION
 from farm.core.config import FarmConfig, load_config, parse_browsers, parse_counts, parse_images
 from farm.core.errors import ConfigError, ImageError, UsageError
-from farm.infra.grid import GridStatus, parse_node
+from farm.infra.grid import GridClient, GridStatus, parse_node
 from farm.infra.images import choose_images
 
 
@@ -226,3 +226,30 @@ def test_dashs_option_is_known_only_with_dashs_values():
     webdriver_option = KNOWN_OPTIONS[0]
     assert webdriver_option.known_in("Chrome") and webdriver_option.known_in("Firefox")
     assert not webdriver_option.known_in("/usr/bin/chromedriver") and not webdriver_option.known_in(None)
+
+
+class ScriptedGrid(GridClient):
+    """A Grid whose /status answers come from a list (the last repeats), counting what is asked."""
+
+    def __init__(self, *answers: list[dict[str, object]]) -> None:
+        super().__init__("http://hub:4444")
+        self.answers = list(answers)
+        self.asked: list[str] = []
+
+    def _get_json(self, path: str) -> dict[str, object]:
+        self.asked.append(path)
+        nodes = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        return {"value": {"ready": bool(nodes), "nodes": nodes}}
+
+    def graphql(self, query: str, variables: dict[str, object] | None = None) -> dict[str, object]:
+        self.asked.append("graphql")
+        return {"grid": {"version": "4.48.0 (revision x)", "sessionQueueSize": 0}}
+
+
+def test_waiting_for_slots_polls_status_and_asks_the_grid_info_once_at_the_end():
+    """A cold hub took 0.1-0.3 s per GraphQL answer while its nodes started: only /status is polled."""
+    chrome = {"id": "n1", "uri": "http://n1:5555", "availability": "UP", "slots": [{"stereotype": {"browserName": "chrome"}}]}
+    grid = ScriptedGrid([], [], [chrome])
+    status = grid.wait_for({"chrome": 1}, timeout=5, interval=0.01)
+    assert grid.asked == ["/status", "/status", "/status", "/status", "graphql"]
+    assert status.version == "4.48.0" and status.slots() == {"chrome": 1}
