@@ -21,5 +21,8 @@ unset SE_REGISTRATION_SECRET
 # The class archive made at build time (see the Dockerfile); a JVM that cannot use it starts without.
 cds=""
 [ -r /opt/selenium/server.jsa ] && cds="-XX:SharedArchiveFile=/opt/selenium/server.jsa -Xshare:auto"
+# The patched event bus class, when the image has it, comes ahead of the server's own.
+classpath=/opt/selenium/selenium-server.jar
+[ -r /opt/selenium/patches/event-bus.jar ] && classpath="/opt/selenium/patches/event-bus.jar:$classpath"
 # shellcheck disable=SC2086
-exec java ${SE_JAVA_OPTS} $cds -jar /opt/selenium/selenium-server.jar hub --config "$config"
+exec java ${SE_JAVA_OPTS} $cds -cp "$classpath" org.openqa.selenium.grid.Bootstrap hub --config "$config"

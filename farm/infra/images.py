@@ -41,6 +41,7 @@ from farm.core.catalogue import (
 from farm.core.config import FarmConfig
 from farm.core.errors import ImageError
 from farm.core.progress import Progress
+from farm.infra import event_bus_patch
 from farm.infra.engine import Engine
 
 DEBIAN_SUITE = "bookworm"
@@ -87,7 +88,7 @@ class Recipe:
     def content_hash(self) -> str:
         """Changes whenever anything that goes into the image changes."""
         digest = hashlib.sha256()
-        for part in (BASE_REF, GRID_VERSION, GECKODRIVER_WHEEL, self.key, *self.layer):
+        for part in (BASE_REF, GRID_VERSION, GECKODRIVER_WHEEL, event_bus_patch.PATCH_ID, self.key, *self.layer):
             digest.update(part.encode() + b"\0")
         recipe, templates = resources.folder("docker") / self.folder, resources.folder("grid")
         for path in [*sorted(recipe.iterdir()), *(templates / t for t in self.templates)]:
@@ -387,7 +388,7 @@ def build_layer(engine: Engine, recipe: Recipe, progress: Progress) -> None:
     )
 
 
-def _context(recipe: Recipe, jar: Path, geckodriver: Path | None, into: Path) -> None:
+def _context(recipe: Recipe, jar: Path, geckodriver: Path | None, into: Path, progress: Progress) -> None:
     for item in (resources.folder("docker") / recipe.folder).iterdir():
         shutil.copy(item, into / item.name)
     for template in recipe.templates:
@@ -395,6 +396,11 @@ def _context(recipe: Recipe, jar: Path, geckodriver: Path | None, into: Path) ->
     os.link(jar, into / "selenium-server.jar") if jar.stat().st_dev == into.stat().st_dev else shutil.copy(
         jar, into / "selenium-server.jar"
     )
+    patches = into / "patches"
+    patches.mkdir()
+    (patches / ".keep").touch()
+    if not event_bus_patch.write_patch_jar(jar, patches / "event-bus.jar"):
+        progress(f"{recipe.key}: Selenium {GRID_VERSION}'s event bus is not the one farm patches; its servers start as upstream's")
     drivers = into / "drivers"
     drivers.mkdir()
     (drivers / ".keep").touch()
@@ -416,7 +422,7 @@ def build_image(
     jar, geckodriver = fetched or prepare(engine, [recipe], progress)
     build_layer(engine, recipe, progress)
     with tempfile.TemporaryDirectory(dir=cache_dir()) as tmp:
-        _context(recipe, jar, geckodriver if recipe.needs_geckodriver else None, Path(tmp))
+        _context(recipe, jar, geckodriver if recipe.needs_geckodriver else None, Path(tmp), progress)
         content = recipe.content_hash()
         image_labels = {labels.MANAGED: "true", labels.ROLE: "image", labels.CONTENT: content, labels.GRID_VERSION: GRID_VERSION}
         engine.build(

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
 import struct
+import tarfile
+import zipfile
 
 import docker
 import pytest
@@ -11,6 +14,7 @@ import pytest
 from farm.core import labels
 from farm.core.catalogue import GRID_VERSION
 from farm.infra.browsers import open_session
+from farm.infra.event_bus_patch import EVENT_BUS_CLASS, long_constants
 from tests.conftest import free_port, leftovers, module_farm, wait_until
 
 pytestmark = pytest.mark.integration
@@ -67,6 +71,35 @@ def test_hub_is_published_on_loopback_only_and_nodes_are_hardened(farm_dir):
         node = client.containers.get(f"{NAME}-node-chrome-1")
         assert node.exec_run("id -un").output.decode().strip() == "seluser"
         assert node.attrs["HostConfig"]["ShmSize"] == 2 * 1024**3
+    finally:
+        client.close()
+
+
+def file_from(container, path: str) -> bytes:
+    stream, _ = container.get_archive(path)
+    with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as archive:
+        return archive.extractfile(archive.getmembers()[0]).read()
+
+
+def jar_entry(jar: bytes, name: str) -> bytes:
+    with zipfile.ZipFile(io.BytesIO(jar)) as archive:
+        return archive.read(name)
+
+
+def test_every_server_runs_the_event_bus_class_patched_only_in_its_wait_step(farm_dir):
+    """Each server's JVM finds the patched class ahead of the server's own, and that class is the
+    server's byte for byte but for the 1000 ms wait step, now 10 ms."""
+    client = docker.from_env()
+    try:
+        for role in ("hub", "node-chrome-1", "node-firefox-1"):
+            container = client.containers.get(f"{NAME}-{role}")
+            java = next(row[-1] for row in container.top(ps_args="-o pid,args")["Processes"] if row[-1].startswith("java "))
+            assert "-cp /opt/selenium/patches/event-bus.jar:/opt/selenium/selenium-server.jar " in java, java
+        upstream = jar_entry(file_from(container, "/opt/selenium/selenium-server.jar"), EVENT_BUS_CLASS)
+        patched = jar_entry(file_from(container, "/opt/selenium/patches/event-bus.jar"), EVENT_BUS_CLASS)
+        (at,) = long_constants(upstream, 1000)
+        assert long_constants(patched, 1000) == [] and at in long_constants(patched, 10)
+        assert patched[:at] == upstream[:at] and patched[at + 8 :] == upstream[at + 8 :]
     finally:
         client.close()
 
