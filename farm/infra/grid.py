@@ -6,7 +6,7 @@ Only this module speaks HTTP to the Grid; it returns plain dataclasses and raise
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import requests
@@ -130,9 +130,15 @@ class GridClient:
         answered each GraphQL query in 0.1-0.3 s while its nodes were starting)."""
         value = self._get_json("/status").get("value", {})
         nodes = [parse_node(raw) for raw in value.get("nodes", [])]
-        grid = self._grid_info() if with_grid_info else {}
-        version = str(grid.get("version") or next((n.get("version", "") for n in value.get("nodes", [])), "")).split(" ")[0]
-        return GridStatus(self.url, bool(value.get("ready")), version, int(grid.get("sessionQueueSize") or 0), nodes)
+        node_version = str(next((n.get("version", "") for n in value.get("nodes", [])), "")).split(" ")[0]
+        status = GridStatus(self.url, bool(value.get("ready")), node_version, 0, nodes)
+        return self._with_grid_info(status) if with_grid_info else status
+
+    def _with_grid_info(self, status: GridStatus) -> GridStatus:
+        """`status` with the Grid's own version (the nodes' when GraphQL does not answer) and queue."""
+        grid = self._grid_info()
+        version = str(grid.get("version") or status.version).split(" ")[0]
+        return replace(status, version=version, queue=int(grid.get("sessionQueueSize") or 0))
 
     def capacity_now(self) -> Capacity | None:
         """The capacity of UP nodes, from /status alone (cheap enough to poll); None on no answer."""
@@ -223,8 +229,8 @@ class GridClient:
         """Poll until each browser has at least `expected[browser]` slots; GridError on timeout.
         Every quarter second: a node that registered is used at most that much later, and `farm up`
         waits for a few seconds in all (benchmarks/farm_up.py), so the polls stay a few dozen. The
-        polls read /status only; the full status, with the Grid's version and queue, is read once
-        at the end. `counted` narrows each answer to the nodes that may count (a swarm leaves out
+        polls read /status only; the Grid's version and queue are added to the answer that found
+        every slot (GraphQL, once). `counted` narrows each answer to the nodes that may count (a swarm leaves out
         nodes whose task it stopped)."""
         last: list[GridStatus | None] = [None]
 
@@ -245,8 +251,7 @@ class GridClient:
             missing = {b: n for b, n in expected.items() if slots.get(b, 0) < n}
             if missing:
                 raise _NotYet(missing)
-            full = self.status()
-            return counted(full) if counted else full
+            return self._with_grid_info(status)
 
         try:
             for retry in Retrying(
