@@ -1,7 +1,9 @@
 """`farm up` to every slot registered, with the images present, and where the time goes.
 
 Starts and removes a farm of its own (`farm-bench-up`, port 4498: hub, a chrome and a firefox
-node) N times. Prints each run's wall time and the median, then, from the last run's container
+node) N times. Prints each run's wall time and where the machine's CPU went meanwhile (its busy
+seconds, of the seconds its cores had, and the Grid servers' JVMs' share: on 2 cores `farm up` is
+bound by that work), the medians, then, from the last run's container
 logs, when each step happened relative to the command's start: the hub container created, each
 container started, each server's event bus ready, each server started, each node added.
 
@@ -62,6 +64,30 @@ def steps(started: float) -> list[tuple[float, str]]:
     return sorted(rows)
 
 
+def machine_cpu() -> tuple[float, float]:
+    """(busy, all) CPU seconds the machine has counted since boot, over all its cores (/proc/stat)."""
+    with open("/proc/stat") as stat:
+        ticks = [int(x) for x in stat.readline().split()[1:9]]
+    hz = os.sysconf("SC_CLK_TCK")
+    return (sum(ticks) - ticks[3] - ticks[4]) / hz, sum(ticks) / hz
+
+
+def jvm_cpu() -> float:
+    """CPU seconds the farm's Grid servers (the JVMs in its containers) have used so far."""
+    client = docker.from_env()
+    used = 0.0
+    try:
+        for container in client.containers.list(filters={"label": f"{labels.NAME}={NAME}"}):
+            for pid, args in container.top(ps_args="-o pid,args")["Processes"]:
+                if args.startswith("java "):
+                    with open(f"/proc/{pid}/stat") as stat:
+                        fields = stat.read().rpartition(")")[2].split()
+                    used += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    finally:
+        client.close()
+    return used
+
+
 def variant(before: str | None, tag: str) -> tuple[list[str], dict[str, str]]:
     """The `farm up` command line and environment of this checkout, or of the earlier one."""
     up = [*FARM, "up", "--name", NAME, "--port", PORT, "--browsers", "chrome,firefox"]
@@ -74,14 +100,18 @@ def variant(before: str | None, tag: str) -> tuple[list[str], dict[str, str]]:
     return [*up, *images], {**os.environ, "PYTHONPATH": before}
 
 
-def one_up(command: list[str], env: dict[str, str], folder: str) -> tuple[float, list[tuple[float, str]]]:
+def one_up(command: list[str], env: dict[str, str], folder: str) -> tuple[float, list[tuple[float, str]], str]:
+    """The wall time, the steps, and where the machine's CPU went meanwhile."""
+    busy, total = machine_cpu()
     started = time.time()
     subprocess.run(command, cwd=folder, env=env, check=True, capture_output=True)
     took = time.time() - started
+    busy_after, total_after = machine_cpu()
+    cpu = f"CPU busy {busy_after - busy:.2f} of {total_after - total:.2f} s, the Grid's JVMs {jvm_cpu():.2f} s"
     rows = steps(started)
     subprocess.run([*FARM, "down", "--name", NAME], cwd=folder, check=True, capture_output=True)
     time.sleep(2)
-    return took, rows
+    return took, rows, cpu
 
 
 def main() -> int:
@@ -97,9 +127,9 @@ def main() -> int:
         for n in range(args.rounds):
             for kind in kinds if n % 2 == 0 else kinds[::-1]:
                 command, env = variant(args.before if kind == "before" else None, args.before_tag)
-                took, last[kind] = one_up(command, env, folder)
+                took, last[kind], cpu = one_up(command, env, folder)
                 times[kind].append(took)
-                print(f"run {n + 1} ({kind}): farm up to every slot registered in {took:.2f} s", flush=True)
+                print(f"run {n + 1} ({kind}): farm up to every slot registered in {took:.2f} s ({cpu})", flush=True)
     for kind in kinds:
         print(f"farm up ({kind}): median {statistics.median(times[kind]):.2f} s over {args.rounds} run(s) (target < 3 s)")
     if args.before:

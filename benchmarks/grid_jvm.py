@@ -8,9 +8,11 @@ The variants take turns, round after round, on one machine:
 - "C1 only": `-XX:TieredStopAtLevel=1`, no optimizing compiler: less CPU spent compiling at start;
 - "C1 + Serial": also `-XX:+UseSerialGC`, no parallel GC threads for a heap of a few hundred MiB.
 The images now set C1 + Serial; the variants set it explicitly, so each is what its name says.
-Prints each run, the medians per variant and the ratios to "C2 (before)".
+`--set thresholds` compares C1 + Serial with its compile thresholds scaled by 3 and by 10 (fewer
+compilations while a server starts). Prints each run, the medians per variant and the ratios to
+the set's first variant.
 
-    .venv/bin/python benchmarks/grid_jvm.py [--rounds 3]
+    .venv/bin/python benchmarks/grid_jvm.py [--rounds 3] [--set jit|thresholds]
 """
 
 from __future__ import annotations
@@ -26,10 +28,18 @@ from selenium import webdriver
 
 NAME, PORT = "farm-bench-jvm", 4496
 HEAP = {"hub": "-Xmx512m", "node": "-Xmx384m"}
-VARIANTS = {
-    "C2 (before)": "-XX:TieredStopAtLevel=4 -XX:+UseG1GC",
-    "C1 only": "-XX:TieredStopAtLevel=1 -XX:+UseG1GC",
-    "C1 + Serial": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
+SETS = {
+    "jit": {
+        "C2 (before)": "-XX:TieredStopAtLevel=4 -XX:+UseG1GC",
+        "C1 only": "-XX:TieredStopAtLevel=1 -XX:+UseG1GC",
+        "C1 + Serial": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
+    },
+    # Fewer compilations at start: half a JVM's start is C1 compiling (-XX:+CITime on a hub).
+    "thresholds": {
+        "C1 + Serial": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
+        "thresholds x3": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -XX:CompileThresholdScaling=3",
+        "thresholds x10": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -XX:CompileThresholdScaling=10",
+    },
 }
 # `farm up` with SE_JAVA_OPTS on every container it starts (the images' own value otherwise).
 WITH_OPTIONS = """
@@ -88,16 +98,19 @@ def one_run(options: str, folder: str) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
-    rounds = parser.parse_args().rounds
-    runs: dict[str, list[dict[str, float]]] = {name: [] for name in VARIANTS}
+    parser.add_argument("--set", choices=sorted(SETS), default="jit", help="which variants; ratios are to the first")
+    args = parser.parse_args()
+    rounds, variants = args.rounds, SETS[args.set]
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in variants}
     with tempfile.TemporaryDirectory() as folder:
         for n in range(1, rounds + 1):
-            for name, options in VARIANTS.items():
+            for name, options in variants.items():
                 runs[name].append(one_run(options, folder))
                 print(f"round {n}, {name}: " + ", ".join(f"{k} {v:.2f}" for k, v in runs[name][-1].items()), flush=True)
-    keys = list(runs["C2 (before)"][0])
+    first = next(iter(variants))
+    keys = list(runs[first][0])
     medians = {name: {k: statistics.median(r[k] for r in results) for k in keys} for name, results in runs.items()}
-    before = medians["C2 (before)"]
+    before = medians[first]
     print(f"\n{'median':<14}" + "".join(f"{k:>20}" for k in keys))
     for name, figures in medians.items():
         print(f"{name:<14}" + "".join(f"{figures[k]:>10.2f} ({figures[k] / before[k]:.2f})" for k in keys))
