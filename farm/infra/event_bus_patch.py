@@ -62,11 +62,11 @@ def patched_class(class_bytes: bytes) -> bytes | None:
 
 def write_patch_jar(server_jar: Path, dest: Path) -> bool:
     """Write the jar holding the patched class to `dest`; False (and no file) if the server's class
-    is not the one this patch knows."""
+    is missing or not the one this patch knows (an image build goes on without it)."""
     with zipfile.ZipFile(server_jar) as jar:
         try:
             patched = patched_class(jar.read(EVENT_BUS_CLASS))
-        except KeyError:
+        except (KeyError, ValueError):
             return False
     if patched is None:
         return False

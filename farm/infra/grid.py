@@ -230,8 +230,8 @@ class GridClient:
         Every quarter second: a node that registered is used at most that much later, and `farm up`
         waits for a few seconds in all (benchmarks/farm_up.py), so the polls stay a few dozen. The
         polls read /status only; the Grid's version and queue are added to the answer that found
-        every slot (GraphQL, once). `counted` narrows each answer to the nodes that may count (a swarm leaves out
-        nodes whose task it stopped)."""
+        every slot (GraphQL, once). `counted` narrows each answer to the nodes that may count (a
+        swarm leaves out nodes whose task it stopped)."""
         last: list[GridStatus | None] = [None]
 
         def attempt() -> GridStatus:

@@ -83,7 +83,7 @@ def test_the_patch_jar_holds_only_the_patched_class_and_is_the_same_every_time(t
     assert first.read_bytes() == second.read_bytes()
 
 
-@pytest.mark.parametrize("bus_class", [None, a_bus_class(1000, 1000)])
+@pytest.mark.parametrize("bus_class", [None, a_bus_class(1000, 1000), b"not a class", class_file(b"\x02\x00\x00", slots=1)])
 def test_no_patch_jar_for_a_server_whose_class_is_missing_or_different(tmp_path, bus_class):
     jar = server_jar(tmp_path / "selenium-server.jar", bus_class)
     assert not write_patch_jar(jar, tmp_path / "event-bus.jar")
