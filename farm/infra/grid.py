@@ -123,16 +123,15 @@ class GridClient:
             raise GridError(f"grid at {self.url} did not answer GraphQL ({type(exc).__name__})") from exc
 
     def status(self) -> GridStatus:
-        return self._status(with_grid_info=True)
+        return self._with_grid_info(self._nodes_status())
 
-    def _status(self, with_grid_info: bool) -> GridStatus:
-        """The nodes from /status; the Grid's version and queue from GraphQL, if asked (a cold hub
+    def _nodes_status(self) -> GridStatus:
+        """The nodes from /status alone, the nodes' version standing in for the Grid's (a cold hub
         answered each GraphQL query in 0.1-0.3 s while its nodes were starting)."""
         value = self._get_json("/status").get("value", {})
         nodes = [parse_node(raw) for raw in value.get("nodes", [])]
         node_version = str(next((n.get("version", "") for n in value.get("nodes", [])), "")).split(" ")[0]
-        status = GridStatus(self.url, bool(value.get("ready")), node_version, 0, nodes)
-        return self._with_grid_info(status) if with_grid_info else status
+        return GridStatus(self.url, bool(value.get("ready")), node_version, 0, nodes)
 
     def _with_grid_info(self, status: GridStatus) -> GridStatus:
         """`status` with the Grid's own version (the nodes' when GraphQL does not answer) and queue."""
@@ -143,10 +142,9 @@ class GridClient:
     def capacity_now(self) -> Capacity | None:
         """The capacity of UP nodes, from /status alone (cheap enough to poll); None on no answer."""
         try:
-            value = self._get_json("/status").get("value", {})
+            return self._nodes_status().capacity_model()
         except GridError:
             return None
-        return GridStatus(self.url, bool(value.get("ready")), "", 0, [parse_node(raw) for raw in value.get("nodes", [])]).capacity_model()
 
     def _grid_info(self) -> dict[str, Any]:
         try:
@@ -236,7 +234,7 @@ class GridClient:
 
         def attempt() -> GridStatus:
             try:
-                status = self._status(with_grid_info=False)
+                status = self._nodes_status()
             except GridError:
                 last[0] = None
                 if on_progress:
