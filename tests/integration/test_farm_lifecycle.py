@@ -104,6 +104,34 @@ def test_every_server_runs_the_event_bus_class_patched_only_in_its_wait_step(far
         client.close()
 
 
+def test_a_firefox_profile_gets_the_startup_caches_of_its_own_build_unless_it_has_caches(farm_dir):
+    """The Firefox node's image holds startup caches written by its own Firefox build, and its
+    Firefox wrapper copies them into a new profile folder (geckodriver's, before Firefox starts);
+    a folder that already holds caches (a suite's own profile) is left as it is."""
+    client = docker.from_env()
+    try:
+        node = client.containers.get(f"{NAME}-node-firefox-1")
+
+        def sh(script: str) -> str:
+            code, out = node.exec_run(["sh", "-c", script])
+            assert code == 0, out.decode()
+            return out.decode()
+
+        build = sh("sed -n 's/^BuildID=//p' /usr/lib/firefox-esr/application.ini").strip()
+        assert f"_{build}/{build}" in sh("cat /opt/selenium/firefox-seed/compatibility.ini")
+        sh(
+            "rm -rf /tmp/t && mkdir -p /tmp/t/new /tmp/t/own/startupCache && echo mine > /tmp/t/own/startupCache/x"
+            " && /opt/bin/firefox -profile /tmp/t/new --version && /opt/bin/firefox -profile /tmp/t/own --version"
+        )
+        seed, new = "/opt/selenium/firefox-seed", "/tmp/t/new"
+        for cache in ("compatibility.ini", "startupCache/scriptCache.bin", "startupCache/startupCache.8.little"):
+            sh(f"cmp {seed}/{cache} {new}/{cache}")
+        assert sh("cd /tmp/t/own && find . | sort").split() == [".", "./startupCache", "./startupCache/x"]
+        sh("rm -rf /tmp/t")
+    finally:
+        client.close()
+
+
 def test_a_node_without_the_registration_secret_cannot_join(farm_dir, cli_in):
     client = docker.from_env()
     try:
