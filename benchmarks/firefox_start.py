@@ -4,7 +4,7 @@ image seeds each new profile with and without them, side by side in one run.
 Without: the session brings a profile of its own whose (empty) startupCache folder makes the node's
 Firefox wrapper leave it alone, so Firefox compiles its own scripts as on a node without the seed.
 Sessions of the two kinds alternate; each is timed from the request to the session, and the node
-container's CPU time over the same span is read from its cgroup (cgroup v1 or v2).
+container's CPU time over the same span is read from the engine's stats.
 
     .venv/bin/farm up --browsers firefox && .venv/bin/python benchmarks/firefox_start.py [--sessions 6]
 """
@@ -18,25 +18,18 @@ import time
 from pathlib import Path
 
 import docker
+from docker.models.containers import Container
 from selenium import webdriver
 from selenium.webdriver.firefox.firefox_profile import FirefoxProfile
 
+from farm.core import labels
 from farm.core.config import load_config
 from farm.infra.browsers import browser_options, remote_driver
 
 
-def cpu_seconds(container_id: str) -> float:
-    v1 = Path(f"/sys/fs/cgroup/cpuacct/docker/{container_id}/cpuacct.usage")
-    if v1.exists():
-        return int(v1.read_text()) / 1e9
-    for stat in (
-        Path(f"/sys/fs/cgroup/system.slice/docker-{container_id}.scope/cpu.stat"),
-        Path(f"/sys/fs/cgroup/docker/{container_id}/cpu.stat"),
-    ):
-        if stat.exists():
-            usage = dict(line.split() for line in stat.read_text().splitlines())
-            return int(usage["usage_usec"]) / 1e6
-    raise SystemExit("firefox_start: cannot read the node container's CPU time from /sys/fs/cgroup (run on the engine's host, as root)")
+def cpu_seconds(node: Container) -> float:
+    """The node container's CPU seconds so far, as the engine counts them (any cgroup version)."""
+    return node.stats(stream=False, one_shot=True)["cpu_stats"]["cpu_usage"]["total_usage"] / 1e9
 
 
 def unseeded_profile() -> FirefoxProfile:
@@ -46,13 +39,13 @@ def unseeded_profile() -> FirefoxProfile:
     return FirefoxProfile(str(folder))
 
 
-def start(grid: str, node_id: str, seeded: bool) -> tuple[float, float]:
+def start(grid: str, node: Container, seeded: bool) -> tuple[float, float]:
     options = browser_options("firefox")
     if not seeded:
         options.profile = unseeded_profile()  # type: ignore[attr-defined]
-    cpu, started = cpu_seconds(node_id), time.monotonic()
+    cpu, started = cpu_seconds(node), time.monotonic()
     driver: webdriver.Remote = remote_driver(grid, options, 120)
-    seconds, cpu = time.monotonic() - started, cpu_seconds(node_id) - cpu
+    seconds, cpu = time.monotonic() - started, cpu_seconds(node) - cpu
     driver.get("about:blank")
     driver.quit()
     return seconds, cpu
@@ -66,14 +59,14 @@ def main() -> None:
     config = load_config()
     grid = args.grid_url or config.grid_url
     client = docker.from_env()
-    nodes = [c for c in client.containers.list() if "node-firefox" in c.name and c.name.startswith(config.name)]
+    nodes = client.containers.list(filters={"label": labels.selector(config.name, browser="firefox"), "status": "running"})
     if not nodes:
         raise SystemExit("firefox_start: no Firefox node of this farm runs; `farm up --browsers firefox` first")
     runs: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
-    start(grid, nodes[0].id, True)  # the container's first start reads Firefox from disk: not counted
+    start(grid, nodes[0], True)  # the container's first start reads Firefox from disk: not counted
     for _ in range(args.sessions):
         for seeded in (False, True):
-            runs[seeded].append(start(grid, nodes[0].id, seeded))
+            runs[seeded].append(start(grid, nodes[0], seeded))
     (seed_s, seed_cpu), (own_s, own_cpu) = ([statistics.median(x) for x in zip(*runs[k], strict=True)] for k in (True, False))
     print(f"firefox session start, median of {args.sessions} each (node: {nodes[0].name}, one session at a time):")
     print(f"  without the seeded caches: {own_s:.2f} s, {own_cpu:.2f} CPU-s on the node")
