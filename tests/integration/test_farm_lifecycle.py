@@ -15,6 +15,7 @@ from farm.core import labels
 from farm.core.catalogue import GRID_VERSION
 from farm.infra.browsers import open_session
 from farm.infra.event_bus_patch import EVENT_BUS_CLASS, long_constants
+from farm.infra.images import DPKG_FILTER
 from tests.conftest import free_port, leftovers, module_farm, wait_until
 
 pytestmark = pytest.mark.integration
@@ -128,6 +129,35 @@ def test_a_firefox_profile_gets_the_startup_caches_of_its_own_build_unless_it_ha
             sh(f"cmp {seed}/{cache} {new}/{cache}")
         assert sh("cd /tmp/t/own && find . | sort").split() == [".", "./startupCache", "./startupCache/x"]
         sh("rm -rf /tmp/t")
+    finally:
+        client.close()
+
+
+def test_every_image_leaves_out_documentation_and_translations_but_keeps_copyrights(farm_dir):
+    """The base is filtered by dpkg's own configuration, written once the essential packages are
+    extracted (not by mmdebstrap's per-package filter), and the plain extraction's files are removed:
+    no image holds documentation beyond the copyright files or any translation, whether a package
+    came from the essential extraction (dpkg), the base's install (openjdk) or a browser layer, which
+    inherits the filter."""
+    client = docker.from_env()
+    try:
+        own = {
+            "hub": ("dpkg", "openjdk-17-jre-headless"),
+            "node-chrome-1": ("dpkg", "chromium"),
+            "node-firefox-1": ("coreutils", "firefox-esr"),
+        }
+        for name, packages in own.items():
+            container = client.containers.get(f"{NAME}-{name}")
+            script = (
+                "cat /etc/dpkg/dpkg.cfg.d/99farm-filter && echo --- && find /usr/share/doc -type f ! -name copyright"
+                " && find /usr/share/locale -mindepth 1 && echo --- && "
+                + " && ".join(f"test -s /usr/share/doc/{package}/copyright" for package in packages)
+            )
+            code, out = container.exec_run(["sh", "-c", script])
+            config, leftovers_, _ = out.decode().split("---\n")
+            assert code == 0, f"{name}: {out.decode()}"
+            assert config.split() == list(DPKG_FILTER)
+            assert leftovers_ == "", f"{name} holds documentation or translations: {leftovers_[:400]}"
     finally:
         client.close()
 
