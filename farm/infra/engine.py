@@ -279,6 +279,26 @@ class Engine:
         with contextlib.suppress(docker.errors.DockerException, OSError):
             self.client.images.remove(ref, force=True)
 
+    def tags(self, repository_prefix: str) -> list[str]:
+        """Every tag of the engine's images whose repository starts with repository_prefix."""
+        with translated("listing images"):
+            images = self.client.images.list()
+        return sorted(tag for image in images for tag in image.tags if tag.rpartition(":")[0].startswith(repository_prefix))
+
+    def untag(self, ref: str) -> bool:
+        """Remove the tag ref. The engine deletes the image with it unless another image is built
+        on it; then the image goes with the last of those (the engine prunes untagged parents).
+        False: a container uses the image, and the tag stays."""
+        try:
+            self.client.images.remove(ref)
+        except docker.errors.NotFound:
+            return True
+        except docker.errors.APIError as exc:
+            if exc.status_code == 409:
+                return False
+            raise
+        return True
+
     def commit_layer(
         self,
         image: str,

@@ -474,7 +474,23 @@ def build_images(
     if stale:
         fetched = prepare(engine, stale, progress)
         results.update(side_by_side(engine, stale, progress, fetched))
+    drop_superseded(engine, progress)
     return [results[r.ref] for r in recipes]
+
+
+def drop_superseded(engine: Engine, progress: Progress) -> None:
+    """Base roots and browser layers of an earlier recipe (another farm release, other packages)
+    are named by their recipe's hash, so no build replaces them: ~5 GB each time the recipe
+    changes, and their downloads beside them. Their tags go; the engine deletes each image then,
+    or, while an image of the earlier recipe is still built on it, with the last such image."""
+    current = {BASE_REF, *(recipe.base_ref for recipe in RECIPES.values())}
+    for ref in engine.tags(f"{LOCAL_REPOSITORY}/layer-") + engine.tags(f"{LOCAL_REPOSITORY}/base"):
+        if ref not in current and engine.untag(ref):
+            progress(f"removed {ref}, superseded")
+    debs = cache_dir() / "debs"
+    for folder in debs.iterdir() if debs.is_dir() else ():
+        if folder.name != BASE_REF.rpartition(":")[2]:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def side_by_side(engine: Engine, recipes: list[Recipe], progress: Progress, fetched: tuple[Path, Path | None]) -> dict[str, BuildResult]:
