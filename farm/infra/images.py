@@ -484,7 +484,9 @@ def drop_superseded(engine: Engine, progress: Progress) -> None:
     changes, and their downloads beside them. Their tags go; the engine deletes each image then,
     or, while an image of the earlier recipe is still built on it, with the last such image."""
     current = {BASE_REF, *(recipe.base_ref for recipe in RECIPES.values())}
-    for ref in engine.tags(f"{LOCAL_REPOSITORY}/layer-") + engine.tags(f"{LOCAL_REPOSITORY}/base"):
+    layers = engine.tags(f"{LOCAL_REPOSITORY}/layer-")
+    bases = [ref for ref in engine.tags(f"{LOCAL_REPOSITORY}/base") if ref.rpartition(":")[0] == BASE_REF.rpartition(":")[0]]
+    for ref in layers + bases:  # a layer is built on a base
         if ref not in current and engine.untag(ref):
             progress(f"removed {ref}, superseded")
     debs = cache_dir() / "debs"
